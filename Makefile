@@ -1,0 +1,47 @@
+# Every target creates .venv from pyproject.toml (pinned by constraints.txt) when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= dev
+
+.PHONY: demo plan test lint typecheck unit lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## demo: set up and run the main job locally (for now: the offline plan of the dev stack)
+demo: $(STAMP)
+	$(BIN)/mlops plan --stack $(STACK)
+
+## plan: offline plan of STACK (default dev) plus its JSON under build/
+plan: $(STAMP)
+	$(BIN)/mlops plan --stack $(STACK) --json build/plan-$(STACK).json
+
+## test: set up, then lint, type-check and run the test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no tests; make treats that as a failure, as it should.
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	(echo "# Pinned versions for reproducible installs: make lock regenerates this from pyproject.toml."; \
+	 .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e') > constraints.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Facts about AWS read from botocore's bundled data, so validation needs no network.
+
+botocore ships the SageMaker service model (instance-type enums, numeric limits) and the
+endpoint rule set (which partitions and regions offer SageMaker). Reading them here keeps
+the allowed values in step with the installed SDK instead of a list we would have to curate.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import cache
+
+import botocore.session
+
+
+class JobKind(enum.Enum):
+    """Which SageMaker API an instance type is used for; each has its own enum in botocore."""
+
+    TRAINING = "TrainingInstanceType"
+    PROCESSING = "ProcessingInstanceType"
+    ENDPOINT = "ProductionVariantInstanceType"
+    TRANSFORM = "TransformInstanceType"
+
+    @property
+    def label(self) -> str:
+        return {
+            JobKind.TRAINING: "training job",
+            JobKind.PROCESSING: "processing job",
+            JobKind.ENDPOINT: "endpoint (production variant)",
+            JobKind.TRANSFORM: "batch transform",
+        }[self]
+
+
+@cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()
+
+
+@cache
+def _sagemaker_model():  # type: ignore[no-untyped-def]
+    return _session().get_service_model("sagemaker")
+
+
+@cache
+def instance_types(kind: JobKind) -> frozenset[str]:
+    shape = _sagemaker_model().shape_for(kind.value)
+    return frozenset(shape.enum)
+
+
+@cache
+def numeric_limits(shape_name: str, member: str) -> tuple[int, int]:
+    """(min, max) of an integer member, e.g. serverless MemorySizeInMB."""
+    meta = _sagemaker_model().shape_for(shape_name).members[member].metadata
+    return int(meta["min"]), int(meta["max"])
+
+
+@cache
+def sagemaker_regions() -> dict[str, str]:
+    """Region -> partition, for every region where botocore knows a SageMaker endpoint."""
+    session = _session()
+    regions: dict[str, str] = {}
+    for partition in session.get_available_partitions():
+        for region in session.get_available_regions("sagemaker", partition_name=partition):
+            regions[region] = partition
+    return regions

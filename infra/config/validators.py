@@ -1,0 +1,174 @@
+"""Single-value checks used by the settings models.
+
+Each raises ``ValueError`` with a message that says what is allowed; the loader prefixes it
+with the config key, so messages here never repeat the key themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+
+from infra.config import aws_catalog
+from infra.config.aws_catalog import JobKind
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Metrics the evaluation step writes; the registry gate compares one of them to a threshold.
+METRIC_NAMES = ("roc_auc", "accuracy", "f1", "precision", "recall", "average_precision")
+
+# Tag keys the kit sets itself on every resource; config may not override them.
+RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
+# AWS allows 50 tags per resource; leave room for ours.
+MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
+_STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$|^[a-z0-9]$")
+# AWS tag character set: letters, digits, spaces and _ . : / = + - @ (Unicode letters allowed).
+_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+_RATE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
+_CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
+
+
+def instance_type(kind: JobKind) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        allowed = aws_catalog.instance_types(kind)
+        if value in allowed:
+            return value
+        close = difflib.get_close_matches(value, sorted(allowed), n=3, cutoff=0.75)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        examples = ", ".join(sorted(allowed)[:4])
+        raise ValueError(
+            f"{value!r} is not a SageMaker {kind.label} instance type.{hint} "
+            f"Allowed: the {len(allowed)} values of botocore's {kind.value} enum "
+            f"(e.g. {examples}, ...)"
+        )
+
+    return check
+
+
+def region(value: str) -> str:
+    regions = aws_catalog.sagemaker_regions()
+    if value in regions:
+        return value
+    close = difflib.get_close_matches(value, sorted(regions), n=3, cutoff=0.7)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"{value!r} is not a region where SageMaker is available.{hint} "
+        f"Allowed: {', '.join(sorted(r for r, p in regions.items() if p == 'aws'))} "
+        "(and the aws-cn / aws-us-gov regions)"
+    )
+
+
+def partition_of(region_name: str) -> str:
+    return aws_catalog.sagemaker_regions()[region_name]
+
+
+def service_name(value: str) -> str:
+    if not _SERVICE_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid service name: use 2-20 lowercase letters, digits and "
+            "hyphens, starting with a letter (it becomes part of bucket and role names)"
+        )
+    return value
+
+
+def stack_name(value: str) -> str:
+    if not _STACK_NAME.match(value):
+        raise ValueError(
+            f"stack name {value!r} cannot be used in AWS resource names: use up to 32 "
+            "lowercase letters, digits and hyphens"
+        )
+    return value
+
+
+def log_retention_days(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"{value} is not a CloudWatch Logs retention period; allowed: "
+            f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
+    return value
+
+
+def metric_name(value: str) -> str:
+    if value not in METRIC_NAMES:
+        raise ValueError(
+            f"{value!r} is not an evaluation metric; allowed: {', '.join(METRIC_NAMES)}"
+        )
+    return value
+
+
+def serverless_memory_mb(value: int) -> int:
+    low, high = aws_catalog.numeric_limits("ProductionVariantServerlessConfig", "MemorySizeInMB")
+    allowed = list(range(low, high + 1, 1024))
+    if value not in allowed:
+        raise ValueError(f"{value} MB is not a serverless memory size; allowed: {allowed}")
+    return value
+
+
+def serverless_max_concurrency(value: int) -> int:
+    low, high = aws_catalog.numeric_limits("ProductionVariantServerlessConfig", "MaxConcurrency")
+    if not low <= value <= high:
+        raise ValueError(f"{value} is outside the serverless concurrency range {low}-{high}")
+    return value
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_USER_TAGS:
+        raise ValueError(
+            f"{len(tags)} tags given; at most {MAX_USER_TAGS} fit next to the kit's own "
+            f"{len(RESERVED_TAG_KEYS)} (AWS allows 50 per resource)"
+        )
+    for key, value in tags.items():
+        if key in RESERVED_TAG_KEYS:
+            reserved = ", ".join(RESERVED_TAG_KEYS)
+            raise ValueError(f"tag key {key!r} is set by the kit itself; reserved: {reserved}")
+        if key.lower().startswith("aws:"):
+            raise ValueError(f"tag key {key!r} uses the 'aws:' prefix, which AWS reserves")
+        if not 1 <= len(key) <= 128 or not _TAG_CHARS.match(key):
+            raise ValueError(
+                f"tag key {key!r} must be 1-128 characters of letters, digits, spaces and _.:/=+-@"
+            )
+        if len(value) > 256 or not _TAG_CHARS.match(value):
+            raise ValueError(
+                f"tag {key!r} has value {value!r}; values must be at most 256 characters of "
+                "letters, digits, spaces and _.:/=+-@"
+            )
+    return tags
+
+
+def schedule_expression(value: str) -> str:
+    """EventBridge Scheduler's rate() or cron() forms; one-time at() makes no sense here."""
+    rate = _RATE.match(value)
+    if rate:
+        singular = not rate["unit"].endswith("s")
+        if (rate["value"] == "1") != singular:
+            raise ValueError(
+                f"{value!r}: use a singular unit for 1 and a plural one otherwise, "
+                "e.g. rate(1 day) or rate(7 days)"
+            )
+        return value
+    cron = _CRON.match(value)
+    if cron:
+        fields = cron["fields"].split()
+        if len(fields) != 6:
+            raise ValueError(
+                f"{value!r}: cron() takes 6 fields (minutes hours day-of-month month "
+                f"day-of-week year); got {len(fields)}"
+            )
+        if "?" not in (fields[2], fields[4]):
+            raise ValueError(
+                f"{value!r}: one of day-of-month or day-of-week must be '?', "
+                "e.g. cron(0 3 ? * MON *)"
+            )
+        return value
+    raise ValueError(
+        f"{value!r} is not a schedule expression; use rate(N units) or cron(6 fields), "
+        "e.g. rate(7 days) or cron(0 3 ? * MON *)"
+    )

@@ -1,0 +1,169 @@
+"""Stack config is validated before any resource exists, with one clear message per problem."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from infra.config.loader import ConfigError, settings_from_config
+from infra.config.settings import EndpointKind, Environment
+
+Raw = dict[str, str]
+
+
+def _set(key: str, value: object) -> Callable[[Raw], None]:
+    """Set a top-level key (``mlops:environment``) or a nested one (``mlops:serving.kind``)."""
+
+    def mutate(raw: Raw) -> None:
+        top, _, path = key.partition(".")
+        if not path:
+            raw[top] = value if isinstance(value, str) else json.dumps(value)
+            return
+        section = json.loads(raw.get(top, "{}"))
+        target = section
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+        raw[top] = json.dumps(section)
+
+    return mutate
+
+
+def _drop(key: str) -> Callable[[Raw], None]:
+    return lambda raw: raw.pop(key)
+
+
+def _both(*mutations: Callable[[Raw], None]) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        for mutation in mutations:
+            mutation(raw)
+
+    return mutate
+
+
+@dataclass(frozen=True)
+class BadConfig:
+    id: str
+    stack: str
+    mutate: Callable[[Raw], None]
+    key: str
+    says: str
+
+
+BAD_CONFIGS = [
+    BadConfig("missing-region", "dev", _drop("aws:region"), "aws:region", "pulumi config set aws:region"),
+    BadConfig("unknown-region", "dev", _set("aws:region", "eu-west-9"), "aws:region", "not a region where SageMaker is available"),
+    BadConfig("region-typo-suggests", "dev", _set("aws:region", "eu-wset-1"), "aws:region", "Did you mean 'eu-west-1'"),
+    BadConfig("unknown-environment", "dev", _set("mlops:environment", "production"), "mlops:environment", "'dev', 'staging' or 'prod'"),
+    BadConfig("missing-environment", "dev", _drop("mlops:environment"), "mlops:environment", "is required"),
+    BadConfig("service-name-chars", "dev", _set("mlops:serviceName", "Churn_Model"), "mlops:serviceName", "lowercase letters, digits and hyphens"),
+    BadConfig("service-name-too-long-for-buckets", "dev", _both(_set("mlops:serviceName", "customer-churn-score"), _set("aws:region", "ap-southeast-2")), "mlops:serviceName", "S3 allows 63"),
+    BadConfig("training-instance-unknown", "dev", _set("mlops:training.instanceType", "ml.m5.huge"), "mlops:training.instanceType", "not a SageMaker training job instance type"),
+    BadConfig("endpoint-instance-training-only", "staging", _set("mlops:serving.instanceType", "ml.c5n.xlarge"), "mlops:serving.instanceType", "ProductionVariantInstanceType"),
+    BadConfig("processing-instance-endpoint-only", "dev", _set("mlops:training.processingInstanceType", "ml.c4.large"), "mlops:training.processingInstanceType", "ProcessingInstanceType"),
+    BadConfig("capture-percent-over-100", "dev", _set("mlops:serving.dataCapturePercent", 150), "mlops:serving.dataCapturePercent", "less than or equal to 100"),
+    BadConfig("capture-percent-not-a-number", "dev", _set("mlops:serving.dataCapturePercent", "all"), "mlops:serving.dataCapturePercent", "valid integer"),
+    BadConfig("metric-threshold-over-1", "dev", _set("mlops:training.metricThreshold", 1.5), "mlops:training.metricThreshold", "less than or equal to 1"),
+    BadConfig("unknown-metric", "dev", _set("mlops:training.metricName", "auc"), "mlops:training.metricName", "allowed: roc_auc"),
+    BadConfig("log-retention-not-allowed", "dev", _set("mlops:monitoring.logRetentionDays", 10), "mlops:monitoring.logRetentionDays", "allowed: 1, 3, 5, 7, 14"),
+    BadConfig("latency-threshold-negative", "dev", _set("mlops:monitoring.latencyP99Ms", -5), "mlops:monitoring.latencyP99Ms", "greater than 0"),
+    BadConfig("bad-alarm-email", "staging", _set("mlops:monitoring.alarmEmails", ["oncall-at-example"]), "mlops:monitoring.alarmEmails[0]", "email"),
+    BadConfig("tag-aws-prefix", "dev", _set("mlops:tags", {"aws:owner": "me"}), "mlops:tags", "'aws:' prefix"),
+    BadConfig("tag-reserved-key", "dev", _set("mlops:tags", {"environment": "qa"}), "mlops:tags", "set by the kit itself"),
+    BadConfig("tag-value-bad-chars", "dev", _set("mlops:tags", {"team": "ml{platform}"}), "mlops:tags", "values must be at most 256 characters"),
+    BadConfig("bool-not-a-bool", "dev", _set("mlops:storage.forceDestroy", "maybe"), "mlops:storage.forceDestroy", "valid boolean"),
+    BadConfig("misspelled-setting", "dev", _set("mlops:storage.forceDestory", True), "mlops:storage.forceDestory", "unknown setting"),
+    BadConfig("misspelled-section", "dev", _set("mlops:sevring", {"kind": "instance"}), "mlops:sevring", "unknown key"),
+    BadConfig("section-not-a-mapping", "dev", _set("mlops:storage", "yes"), "mlops:storage", "must be a mapping"),
+    BadConfig("serverless-memory-not-a-step", "dev", _set("mlops:serving.serverlessMemoryMb", 1500), "mlops:serving.serverlessMemoryMb", "allowed: [1024, 2048"),
+    BadConfig("serverless-concurrency-over-limit", "dev", _set("mlops:serving.serverlessMaxConcurrency", 500), "mlops:serving.serverlessMaxConcurrency", "range 1-200"),
+    BadConfig("cron-five-fields", "staging", _set("mlops:training.schedule", "cron(0 3 * * *)"), "mlops:training.schedule", "takes 6 fields"),
+    BadConfig("rate-plural-mismatch", "staging", _set("mlops:training.schedule", "rate(1 days)"), "mlops:training.schedule", "singular unit"),
+    BadConfig("kms-window-too-short", "dev", _set("mlops:storage.kmsDeletionWindowDays", 3), "mlops:storage.kmsDeletionWindowDays", "greater than or equal to 7"),
+    BadConfig("capacity-out-of-order", "staging", _set("mlops:serving.instanceCount", 5), "mlops:serving.instanceCount", "must lie between"),
+    BadConfig("prod-force-destroy", "prod", _set("mlops:storage.forceDestroy", True), "mlops:storage.forceDestroy", "must be false in prod"),
+    BadConfig("prod-unprotected", "prod", _set("mlops:storage.protectData", False), "mlops:storage.protectData", "must be true in prod"),
+    BadConfig("prod-serverless", "prod", _set("mlops:serving.kind", "serverless"), "mlops:serving.kind", "must be 'instance' in prod"),
+    BadConfig("prod-single-instance", "prod", _set("mlops:serving.minInstances", 1), "mlops:serving.minInstances", "at least 2 in prod"),
+    BadConfig("prod-nobody-alerted", "prod", _set("mlops:monitoring.alarmEmails", []), "mlops:monitoring.alarmEmails", "at least one address"),
+    BadConfig("staging-auto-approve", "staging", _set("mlops:training.autoApprove", True), "mlops:training.autoApprove", "only dev may auto-approve"),
+    BadConfig("project-namespace-used", "dev", _set("mlops-kit:environment", "dev"), "mlops-kit:environment", "'mlops:' namespace"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_CONFIGS, ids=lambda b: b.id)
+def test_bad_config_gets_one_clear_message_naming_the_key(
+    bad: BadConfig, raw_config: Callable[[str], Raw]
+) -> None:
+    raw = raw_config(bad.stack)
+    bad.mutate(raw)
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_config(raw, project="mlops-kit", stack=bad.stack)
+
+    assert len(caught.value.problems) == 1, caught.value.problems
+    problem = caught.value.problems[0]
+    assert problem.startswith(f"{bad.key}: "), problem
+    assert bad.says in problem, problem
+    assert f"stack '{bad.stack}'" in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(raw_config: Callable[[str], Raw]) -> None:
+    raw = raw_config("dev")
+    _set("mlops:serving.dataCapturePercent", 101)(raw)
+    _set("mlops:training.instanceType", "ml.nope")(raw)
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_config(raw, project="mlops-kit", stack="dev")
+
+    keys = sorted(p.split(": ")[0] for p in caught.value.problems)
+    assert keys == ["mlops:serving.dataCapturePercent", "mlops:training.instanceType"]
+
+
+def test_stack_name_must_fit_resource_names(raw_config: Callable[[str], Raw]) -> None:
+    with pytest.raises(ConfigError, match=r"stack name: stack name 'Team_A' cannot be used"):
+        settings_from_config(raw_config("dev"), project="mlops-kit", stack="Team_A")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_repo_stack_files_are_valid(stack: str, raw_config: Callable[[str], Raw]) -> None:
+    settings = settings_from_config(raw_config(stack), project="mlops-kit", stack=stack)
+    assert settings.environment is Environment(stack)
+    assert settings.prefix == f"churn-{stack}"
+
+
+def test_dev_is_cheap_and_prod_is_durable(raw_config: Callable[[str], Raw]) -> None:
+    dev, staging, prod = (
+        settings_from_config(raw_config(s), project="mlops-kit", stack=s)
+        for s in ("dev", "staging", "prod")
+    )
+    # dev: nothing always on, data disposable, short retention
+    assert dev.serving.kind is EndpointKind.SERVERLESS
+    assert dev.storage.force_destroy and not dev.storage.protect_data
+    # prod: protected data, longer retention, more capacity than anything else
+    assert prod.storage.protect_data and not prod.storage.force_destroy
+    assert prod.serving.kind is EndpointKind.INSTANCE and prod.serving.min_instances >= 2
+    assert prod.monitoring.log_retention_days > staging.monitoring.log_retention_days
+    assert staging.monitoring.log_retention_days > dev.monitoring.log_retention_days
+    assert prod.storage.noncurrent_version_expiration_days > dev.storage.noncurrent_version_expiration_days
+    assert prod.serving.max_instances > staging.serving.max_instances
+
+
+def test_defaults_are_the_secure_choice() -> None:
+    minimal = {"aws:region": "us-east-1", "mlops:environment": "staging", "mlops:serviceName": "svc"}
+    settings = settings_from_config(minimal, project="mlops-kit", stack="qa")
+
+    assert settings.storage.protect_data is True
+    assert settings.storage.force_destroy is False
+    assert settings.training.auto_approve is False
+    assert settings.serving.kind is EndpointKind.INSTANCE
+
+
+def test_settings_are_frozen(raw_config: Callable[[str], Raw]) -> None:
+    settings = settings_from_config(raw_config("dev"), project="mlops-kit", stack="dev")
+    with pytest.raises(ValueError, match="frozen"):
+        settings.storage.force_destroy = False  # type: ignore[misc]
