@@ -1,0 +1,69 @@
+"""Physical names and S3 layout, derived in one place from the stack's settings.
+
+Bucket names are deterministic and carry the account ID and region, so the same stack can
+be stamped into many accounts without colliding in S3's global namespace, and so other
+accounts (and people) can predict them. Because they are computed from plain strings, the
+KMS key policy can name the buckets before the buckets exist.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import pulumi
+
+
+class BucketPurpose(enum.StrEnum):
+    DATA = "data"
+    ARTIFACTS = "artifacts"
+    CAPTURE = "capture"
+    ACCESS_LOGS = "access-logs"
+
+    @property
+    def camel(self) -> str:
+        head, *rest = self.value.split("-")
+        return head + "".join(part.title() for part in rest)
+
+
+# Key prefixes inside each bucket. IAM write grants name these, not whole buckets.
+class DataPrefix(enum.StrEnum):
+    RAW = "raw/"
+    VALIDATED = "validated/"
+    PROCESSED = "processed/"
+
+
+class ArtifactPrefix(enum.StrEnum):
+    # Code bundles are uploaded by Pulumi only; jobs may read them but never overwrite them.
+    CODE = "code/"
+    MODELS = "models/"
+    EVALUATION = "evaluation/"
+
+
+class CapturePrefix(enum.StrEnum):
+    DATA_CAPTURE = "datacapture/"
+    MONITORING = "monitoring/"
+
+
+@dataclass(frozen=True)
+class Naming:
+    prefix: str
+    region: str
+    partition: str
+
+    def bucket(self, purpose: BucketPurpose, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+        return pulumi.Output.concat(f"{self.prefix}-{purpose}-", account_id, f"-{self.region}")
+
+    def bucket_arn(self, bucket_name: pulumi.Input[str]) -> pulumi.Output[str]:
+        return pulumi.Output.concat(f"arn:{self.partition}:s3:::", bucket_name)
+
+    def role(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.prefix}"
+
+    @property
+    def metrics_namespace(self) -> str:
+        return f"MLOpsKit/{self.prefix}"

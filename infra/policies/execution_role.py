@@ -1,0 +1,187 @@
+"""Trust and permission policies of the SageMaker execution role.
+
+The role is what SageMaker training, processing and endpoint containers run as. Every grant
+names this stack's buckets (write grants down to key prefixes), its KMS key, SageMaker's log
+groups and this stack's registry; the only "*" grants are in ``STAR_ONLY_ACTIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from infra.naming import ArtifactPrefix, CapturePrefix, DataPrefix
+from infra.policies import Document, document
+
+# SageMaker's own log groups; their names are fixed by the service, so we cannot prefix them.
+# Pipeline steps get generated job names, so streams cannot be narrowed by job name either.
+SAGEMAKER_JOB_LOG_GROUPS = ("TrainingJobs", "ProcessingJobs", "TransformJobs")
+# The managed scikit-learn container lives in an AWS-owned account that differs per region.
+SKLEARN_IMAGE_REPOSITORY = "sagemaker-scikit-learn"
+
+
+@dataclass(frozen=True)
+class ExecutionRoleScope:
+    partition: str
+    region: str
+    account_id: str
+    prefix: str
+    kms_key_arn: str
+    data_bucket_arn: str
+    artifacts_bucket_arn: str
+    capture_bucket_arn: str
+    metrics_namespace: str
+
+    @property
+    def bucket_arns(self) -> list[str]:
+        return [self.data_bucket_arn, self.artifacts_bucket_arn, self.capture_bucket_arn]
+
+
+def trust_policy() -> Document:
+    # No aws:SourceAccount condition: SageMaker does not document setting it on every job
+    # type's AssumeRole, and a condition on a missing key denies. iam:PassRole is the gate.
+    return document(
+        {
+            "Sid": "SageMakerAssumesRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def _objects(bucket_arn: str, prefixes: Sequence[str]) -> list[str]:
+    return [f"{bucket_arn}/{p}*" for p in prefixes]
+
+
+def s3_policy(scope: ExecutionRoleScope) -> Document:
+    write_targets = [
+        *_objects(scope.data_bucket_arn, list(DataPrefix)),
+        *_objects(scope.artifacts_bucket_arn, [ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION]),
+        *_objects(scope.capture_bucket_arn, list(CapturePrefix)),
+    ]
+    return document(
+        {
+            "Sid": "ListStackBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": scope.bucket_arns,
+        },
+        {
+            "Sid": "ReadStackObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [f"{arn}/*" for arn in scope.bucket_arns],
+        },
+        {
+            "Sid": "WriteJobOutputs",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": write_targets,
+        },
+    )
+
+
+def kms_policy(scope: ExecutionRoleScope) -> Document:
+    return document(
+        {
+            "Sid": "UseStackKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": scope.kms_key_arn,
+        },
+        {
+            # SageMaker attaches encrypted ML storage volumes through KMS grants.
+            "Sid": "GrantKeyToSageMakerVolumes",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": scope.kms_key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    )
+
+
+def logs_policy(scope: ExecutionRoleScope) -> Document:
+    base = f"arn:{scope.partition}:logs:{scope.region}:{scope.account_id}:log-group:/aws/sagemaker"
+    groups = [f"{base}/{name}" for name in SAGEMAKER_JOB_LOG_GROUPS]
+    groups.append(f"{base}/Endpoints/{scope.prefix}-*")
+    return document(
+        {
+            "Sid": "CreateSageMakerLogGroups",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": groups,
+        },
+        {
+            "Sid": "WriteSageMakerLogStreams",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [f"{group}:log-stream:*" for group in groups],
+        },
+    )
+
+
+def ecr_policy(scope: ExecutionRoleScope) -> Document:
+    repositories = [
+        f"arn:{scope.partition}:ecr:{scope.region}:{scope.account_id}:repository/{scope.prefix}-*",
+        # Any account, but only the managed scikit-learn repository in this region.
+        f"arn:{scope.partition}:ecr:{scope.region}:*:repository/{SKLEARN_IMAGE_REPOSITORY}",
+    ]
+    return document(
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+        {
+            "Sid": "PullImages",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": repositories,
+        },
+    )
+
+
+def metrics_policy(scope: ExecutionRoleScope) -> Document:
+    return document(
+        {
+            "Sid": "PublishKitMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": scope.metrics_namespace}},
+        }
+    )
+
+
+def registry_policy(scope: ExecutionRoleScope) -> Document:
+    arn = f"arn:{scope.partition}:sagemaker:{scope.region}:{scope.account_id}"
+    return document(
+        {
+            # Jobs (e.g. drift detection) look up the baseline of the model they serve.
+            "Sid": "ReadStackModelRegistry",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            "Resource": [
+                f"{arn}:model-package-group/{scope.prefix}-*",
+                f"{arn}:model-package/{scope.prefix}-*/*",
+            ],
+        }
+    )
+
+
+def permission_policies(scope: ExecutionRoleScope) -> dict[str, Document]:
+    """Inline policies by name; one concern each, so a plan diff reads clearly."""
+    return {
+        "s3": s3_policy(scope),
+        "kms": kms_policy(scope),
+        "logs": logs_policy(scope),
+        "ecr": ecr_policy(scope),
+        "metrics": metrics_policy(scope),
+        "registry": registry_policy(scope),
+    }

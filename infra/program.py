@@ -1,0 +1,52 @@
+"""The stack's resources, declared from validated settings.
+
+``main`` is what ``pulumi up`` runs (via ``infra/__main__.py``) and what the offline plan
+runs under mocks; both validate config before a single resource is declared.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.storage import Storage, StorageArgs
+from infra.config.loader import load_settings
+from infra.config.settings import Settings
+from infra.naming import BucketPurpose, Naming
+from infra.provider import account_id, aws_provider
+
+
+def declare(settings: Settings) -> None:
+    provider = aws_provider(settings)
+    naming = Naming(prefix=settings.prefix, region=settings.region, partition=settings.partition)
+    account = account_id(provider)
+    in_account = pulumi.ResourceOptions(providers={"aws": provider})
+
+    storage = Storage(
+        "storage",
+        StorageArgs(settings=settings.storage, naming=naming, account_id=account),
+        opts=in_account,
+    )
+    role = SageMakerExecutionRole(
+        "sagemaker-execution",
+        ExecutionRoleArgs(
+            naming=naming,
+            account_id=account,
+            kms_key_arn=storage.key.arn,
+            data_bucket_arn=storage.bucket(BucketPurpose.DATA).arn,
+            artifacts_bucket_arn=storage.bucket(BucketPurpose.ARTIFACTS).arn,
+            capture_bucket_arn=storage.bucket(BucketPurpose.CAPTURE).arn,
+        ),
+        opts=in_account,
+    )
+
+    pulumi.export("environment", settings.environment.value)
+    pulumi.export("region", settings.region)
+    pulumi.export("kmsKeyArn", storage.key.arn)
+    for purpose in BucketPurpose:
+        pulumi.export(f"{purpose.camel}Bucket", storage.bucket(purpose).name)
+    pulumi.export("executionRoleArn", role.arn)
+
+
+def main() -> None:
+    declare(load_settings())
