@@ -1,0 +1,163 @@
+"""Pulumi mocks that stand in for AWS, and a monitor that records what the program declares.
+
+The mocks return outputs the way AWS would shape them (ARNs, IDs), derived only from the
+resource's type, name and inputs, so the plan is the same on every run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import Mocks, rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+
+from infra.config import aws_catalog
+
+# The account the plan pretends to run in, unless the stack config names one.
+PLAN_ACCOUNT_ID = "123456789012"
+# rpc's marker for a secret value in deserialized properties.
+_SECRET_SIG = rpc._special_sig_key
+_SECRET_VALUE = rpc._special_secret_sig
+
+
+class UnmockedCallError(Exception):
+    """The program invoked a data source the offline plan does not know how to answer."""
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    provider: str
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    replace_on_changes: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    inputs: dict[str, Any]
+
+
+class AwsMocks(Mocks):
+    def __init__(self, *, region: str, account_id: str = PLAN_ACCOUNT_ID) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.partition = aws_catalog.sagemaker_regions().get(region, "aws")
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        physical_id = f"{args.name}-id"
+        if args.typ == "aws:s3/bucket:Bucket":
+            physical_id = args.inputs.get("bucket", args.name)
+            outputs["arn"] = f"arn:{self.partition}:s3:::{physical_id}"
+            outputs["bucket"] = physical_id
+        elif args.typ == "aws:kms/key:Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{args.name}"))
+            physical_id = key_id
+            outputs["keyId"] = key_id
+            outputs["arn"] = (
+                f"arn:{self.partition}:kms:{self.region}:{self.account_id}:key/{key_id}"
+            )
+        elif args.typ == "aws:iam/role:Role":
+            role_name = args.inputs.get("name", args.name)
+            physical_id = role_name
+            outputs["arn"] = f"arn:{self.partition}:iam::{self.account_id}:role/{role_name}"
+            outputs["uniqueId"] = (
+                f"AROA{uuid.uuid5(uuid.NAMESPACE_URL, role_name).hex[:17].upper()}"
+            )
+        elif args.typ.startswith("aws:"):
+            service = args.typ.split(":")[1].split("/")[0]
+            resource_name = args.inputs.get("name", args.name)
+            outputs.setdefault(
+                "arn",
+                f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource_name}",
+            )
+        return physical_id, outputs
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/offline-plan",
+                "userId": "AIDAOFFLINEPLAN",
+                "id": self.account_id,
+            }
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": self.partition, "id": self.partition}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}
+        raise UnmockedCallError(
+            f"the offline plan has no answer for data source {args.token}; "
+            "add it to infra/plan/mocks.py"
+        )
+
+
+class RecordingMonitor(MockMonitor):
+    """MockMonitor that also keeps each registration's parent, provider and options."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = _deserialize(request.object)
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                provider=request.provider,
+                protect=request.protect,
+                retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace,
+                replace_on_changes=tuple(request.replaceOnChanges),
+                depends_on=tuple(sorted(request.dependencies)),
+                inputs=inputs,
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.stack_outputs = _deserialize(request.outputs)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _deserialize(struct: Any) -> dict[str, Any]:
+    plain: dict[str, Any] = _plain(rpc.deserialize_properties(struct, keep_unknowns=True))
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a deserialized property: secrets masked, unknowns marked."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            # The plan must never print or store a secret's value.
+            return "[secret]"
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # The wire format has only doubles; show 30, not 30.0, for counts and days.
+        return int(value)
+    if value == rpc.UNKNOWN:
+        return "[unknown]"
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return {"asset": type(value).__name__, **{k: _plain(v) for k, v in _asset_fields(value)}}
+    return value
+
+
+def _asset_fields(value: pulumi.Asset | pulumi.Archive) -> list[tuple[str, Any]]:
+    fields = ("path", "text", "uri", "assets")
+    return [(f, getattr(value, f)) for f in fields if getattr(value, f, None) is not None]

@@ -1,0 +1,99 @@
+"""Read a Pulumi project and one stack's config file the way the Pulumi CLI would.
+
+Only what the offline plan needs: the project name, and the stack's config as the engine
+would hand it to the program (``namespace:key`` -> string, objects JSON-encoded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_FILE = "Pulumi.yaml"
+# What the plan shows in place of a value it cannot decrypt without the Pulumi CLI.
+SECRET_PLACEHOLDER = "[secret]"
+
+
+class ProjectError(Exception):
+    """The project or stack file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    path: Path
+    values: dict[str, str]
+    secret_keys: tuple[str, ...]
+
+
+def find_project_dir(start: Path) -> Path:
+    for directory in (start, *start.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    raise ProjectError(f"no {PROJECT_FILE} found in {start} or any parent directory")
+
+
+def available_stacks(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
+    project_doc = _read_yaml(project_dir / PROJECT_FILE)
+    project = project_doc.get("name")
+    if not isinstance(project, str) or not project:
+        raise ProjectError(f"{project_dir / PROJECT_FILE}: 'name' is missing")
+
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_stacks(project_dir)) or "none"
+        raise ProjectError(
+            f"unknown stack '{stack}': no {path.name} in {project_dir} (stacks: {known})"
+        )
+    stack_doc = _read_yaml(path)
+    config = stack_doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ProjectError(f"{path.name}: 'config' must be a mapping of key: value")
+
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in {**_project_defaults(project_doc, project), **config}.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full_key] = SECRET_PLACEHOLDER
+            secret_keys.append(full_key)
+        else:
+            values[full_key] = value if isinstance(value, str) else json.dumps(value)
+    return StackConfig(project, stack, path, values, tuple(secret_keys))
+
+
+def _project_defaults(project_doc: dict[str, Any], project: str) -> dict[str, Any]:
+    """Values declared in Pulumi.yaml's ``config:`` block (``value:`` or ``default:``)."""
+    defaults: dict[str, Any] = {}
+    for key, spec in (project_doc.get("config") or {}).items():
+        if isinstance(spec, dict):
+            for field in ("value", "default"):
+                if field in spec:
+                    defaults[key] = spec[field]
+                    break
+        else:
+            defaults[key] = spec
+    return defaults
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{path.name} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ProjectError(f"{path.name} must be a YAML mapping at the top level")
+    return loaded
