@@ -149,12 +149,19 @@ def test_dev_is_cheap_and_prod_is_durable(raw_config: Callable[[str], Raw]) -> N
     assert prod.serving.kind is EndpointKind.INSTANCE and prod.serving.min_instances >= 2
     assert prod.monitoring.log_retention_days > staging.monitoring.log_retention_days
     assert staging.monitoring.log_retention_days > dev.monitoring.log_retention_days
-    assert prod.storage.noncurrent_version_expiration_days > dev.storage.noncurrent_version_expiration_days
+    assert (
+        prod.storage.noncurrent_version_expiration_days
+        > dev.storage.noncurrent_version_expiration_days
+    )
     assert prod.serving.max_instances > staging.serving.max_instances
 
 
 def test_defaults_are_the_secure_choice() -> None:
-    minimal = {"aws:region": "us-east-1", "mlops:environment": "staging", "mlops:serviceName": "svc"}
+    minimal = {
+        "aws:region": "us-east-1",
+        "mlops:environment": "staging",
+        "mlops:serviceName": "svc",
+    }
     settings = settings_from_config(minimal, project="mlops-kit", stack="qa")
 
     assert settings.storage.protect_data is True
