@@ -10,7 +10,7 @@ import pulumi
 
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.storage import Storage, StorageArgs
-from infra.config.loader import load_settings
+from infra.config.loader import ConfigError, load_settings
 from infra.config.settings import Settings
 from infra.naming import BucketPurpose, Naming
 from infra.provider import account_id, aws_provider
@@ -49,4 +49,9 @@ def declare(settings: Settings) -> None:
 
 
 def main() -> None:
-    declare(load_settings())
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        # RunError makes `pulumi up` print just the message, not a Python traceback.
+        raise pulumi.RunError(str(exc)) from None
+    declare(settings)

@@ -117,3 +117,15 @@ def test_metrics_publishing_is_limited_to_the_kit_namespace(stack: PlannedStack)
 @pytest.mark.parametrize("action", sorted(STAR_ONLY_ACTIONS))
 def test_star_only_actions_each_carry_a_reason(action: str) -> None:
     assert len(STAR_ONLY_ACTIONS[action]) > 10
+
+
+def test_log_actions_target_the_resource_type_iam_checks(stack: PlannedStack) -> None:
+    logs = {s["Sid"]: s for name, s in _statements(stack) if name == "logs"}
+    groups = logs["ManageSageMakerLogGroups"]
+    streams = logs["WriteSageMakerLogStreams"]
+    assert all(":log-stream:" not in r for r in groups["Resource"])
+    assert all(r.endswith(":log-stream:*") for r in streams["Resource"])
+    assert set(streams["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert f"log-group:/aws/sagemaker/Endpoints/churn-{stack.stack}-*" in " ".join(
+        groups["Resource"]
+    )

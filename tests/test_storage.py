@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import pulumi
+import pulumi_aws as aws
 from conftest import BUCKET, KMS_KEY, PlannedStack
 
+from infra.components.storage import Storage, StorageArgs
+from infra.config.settings import StorageSettings
+from infra.naming import Naming
 from infra.plan.mocks import RecordedResource
+from infra.plan.project import StackConfig
+from infra.plan.runner import plan_config
 
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -175,3 +183,35 @@ def test_bucket_children_hang_off_their_secure_bucket_component(stack: PlannedSt
         assert {BUCKET, SSE, VERSIONING, PUBLIC_ACCESS, OWNERSHIP, BUCKET_POLICY, LIFECYCLE} <= (
             child_types
         )
+
+
+def test_storage_component_alone_uses_secure_defaults(tmp_path: Path) -> None:
+    """The component under mocks on its own, as another program would use it."""
+
+    def program() -> None:
+        provider = aws.Provider("aws", region="us-east-1")
+        Storage(
+            "storage",
+            StorageArgs(
+                settings=StorageSettings(),
+                naming=Naming(prefix="fraud-qa", region="us-east-1", partition="aws"),
+                account_id="210987654321",
+            ),
+            opts=pulumi.ResourceOptions(providers={"aws": provider}),
+        )
+
+    config = StackConfig("p", "qa", tmp_path / "Pulumi.qa.yaml", {"aws:region": "us-east-1"}, ())
+    planned = PlannedStack(plan_config(config, program=program))
+
+    buckets = planned.all(BUCKET)
+    assert sorted(b.inputs["bucket"] for b in buckets) == sorted(
+        f"fraud-qa-{p}-210987654321-us-east-1"
+        for p in ("data", "artifacts", "capture", "access-logs")
+    )
+    # Defaults are durable: protected, retained, never force-destroyed, nothing expires.
+    for bucket in buckets:
+        assert bucket.protect and bucket.retain_on_delete
+        assert bucket.inputs["forceDestroy"] is False
+        rules = planned.sibling(bucket, LIFECYCLE).inputs["rules"]
+        assert [r["id"] for r in rules] == ["housekeeping"]
+    assert planned.one(KMS_KEY, "storage").protect

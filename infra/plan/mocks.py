@@ -6,6 +6,8 @@ resource's type, name and inputs, so the plan is the same on every run.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +108,18 @@ class RecordingMonitor(MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        try:
+            return self._register(request)
+        finally:
+            _close_worker_loop()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        try:
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        finally:
+            _close_worker_loop()
+
+    def _register(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -132,6 +146,23 @@ class RecordingMonitor(MockMonitor):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = _deserialize(request.outputs)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _close_worker_loop() -> None:
+    """Close the event loop MockMonitor opens on an executor thread for each call.
+
+    Left open, those loops are finalized at some later garbage collection, after their
+    self-pipe is gone, and asyncio reports an "Invalid file descriptor" error then.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_running():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def _deserialize(struct: Any) -> dict[str, Any]:

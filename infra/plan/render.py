@@ -95,9 +95,11 @@ def _decode_json_strings(value: Any) -> Any:
 
 def to_rich(plan: Plan) -> RenderableType:
     root = Tree(f"[bold]{plan.project}[/] / stack [bold cyan]{plan.stack}[/]")
+    declared = {r.urn for r in plan.resources}
     children: dict[str, list[RecordedResource]] = {}
     for resource in plan.resources:
-        parent = resource.parent if _is_resource(plan, resource.parent) else ""
+        # Top-level components hang off the stack itself, which the plan does not list.
+        parent = resource.parent if resource.parent in declared else ""
         children.setdefault(parent, []).append(resource)
 
     def add(node: Tree, parent_urn: str) -> None:
@@ -113,10 +115,6 @@ def to_rich(plan: Plan) -> RenderableType:
         counts.add_row(type_token, str(count))
     counts.add_row("[bold]total[/]", f"[bold]{len(plan.resources)}[/]")
     return Group(root, "", counts)
-
-
-def _is_resource(plan: Plan, urn: str) -> bool:
-    return any(r.urn == urn for r in plan.resources)
 
 
 def _label(resource: RecordedResource) -> str:

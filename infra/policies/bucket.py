@@ -14,23 +14,20 @@ def secure_bucket_policy(
     extra_statements: Sequence[Statement] = (),
 ) -> Document:
     objects = f"{bucket_arn}/*"
+
+    def deny_every_request(sid: str, condition: dict[str, dict[str, str]]) -> Statement:
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, objects],
+            "Condition": condition,
+        }
+
     return document(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, objects],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        {
-            "Sid": "DenyOutdatedTls",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, objects],
-            "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-        },
+        deny_every_request("DenyInsecureTransport", {"Bool": {"aws:SecureTransport": "false"}}),
+        deny_every_request("DenyOutdatedTls", {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
         # Uploads without an encryption header get the bucket default (this stack's key);
         # an explicit header must not downgrade to SSE-S3 or point at another key.
         {

@@ -105,17 +105,18 @@ def logs_policy(scope: ExecutionRoleScope) -> Document:
     base = f"arn:{scope.partition}:logs:{scope.region}:{scope.account_id}:log-group:/aws/sagemaker"
     groups = [f"{base}/{name}" for name in SAGEMAKER_JOB_LOG_GROUPS]
     groups.append(f"{base}/Endpoints/{scope.prefix}-*")
+    # Actions are split by the resource type IAM checks them against: group or stream.
     return document(
         {
-            "Sid": "CreateSageMakerLogGroups",
+            "Sid": "ManageSageMakerLogGroups",
             "Effect": "Allow",
-            "Action": "logs:CreateLogGroup",
+            "Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
             "Resource": groups,
         },
         {
             "Sid": "WriteSageMakerLogStreams",
             "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [f"{group}:log-stream:*" for group in groups],
         },
     )
