@@ -68,7 +68,7 @@ BAD_CONFIGS = [
     BadConfig("capture-percent-over-100", "dev", _set("mlops:serving.dataCapturePercent", 150), "mlops:serving.dataCapturePercent", "less than or equal to 100"),
     BadConfig("capture-percent-not-a-number", "dev", _set("mlops:serving.dataCapturePercent", "all"), "mlops:serving.dataCapturePercent", "valid integer"),
     BadConfig("metric-threshold-over-1", "dev", _set("mlops:training.metricThreshold", 1.5), "mlops:training.metricThreshold", "less than or equal to 1"),
-    BadConfig("unknown-metric", "dev", _set("mlops:training.metricName", "auc"), "mlops:training.metricName", "allowed: roc_auc"),
+    BadConfig("unknown-metric", "dev", _set("mlops:training.metricName", "auc"), "mlops:training.metricName", "allowed: roc_auc, accuracy, precision, recall, f1"),
     BadConfig("log-retention-not-allowed", "dev", _set("mlops:monitoring.logRetentionDays", 10), "mlops:monitoring.logRetentionDays", "allowed: 1, 3, 5, 7, 14"),
     BadConfig("latency-threshold-negative", "dev", _set("mlops:monitoring.latencyP99Ms", -5), "mlops:monitoring.latencyP99Ms", "greater than 0"),
     BadConfig("bad-alarm-email", "staging", _set("mlops:monitoring.alarmEmails", ["oncall-at-example"]), "mlops:monitoring.alarmEmails[0]", "email"),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from infra.config import aws_catalog
 from infra.config.aws_catalog import JobKind
+from training.metric_names import METRIC_KEYS
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
 LOG_RETENTION_DAYS = (
@@ -20,7 +21,7 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 
 # Metrics the evaluation step writes; the registry gate compares one of them to a threshold.
-METRIC_NAMES = ("roc_auc", "accuracy", "f1", "precision", "recall", "average_precision")
+METRIC_NAMES = tuple(METRIC_KEYS)
 
 # Tag keys the kit sets itself on every resource; config may not override them.
 RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
