@@ -1,0 +1,106 @@
+"""Build the code bundle (``sourcedir.tar.gz``) SageMaker jobs run, deterministically.
+
+The archive holds the ``training`` package plus one tiny launcher per entry point at its
+root (``train.py``, ``process.py``, ``evaluate.py``), which is where SageMaker's script
+mode expects them. Entries are sorted and carry fixed metadata, and gzip's header has no
+timestamp, so the archive's hash changes exactly when the code does: the infrastructure
+can put that hash in the S3 key and get a stable, content-addressed URI.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from training.hashing import sha256_file
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# SageMaker's scikit-learn container image tag, and the scikit-learn inside it. Models are
+# trained with exactly this scikit-learn (pinned in pyproject) so they load in the image.
+FRAMEWORK_VERSION = "1.9-0"
+CONTAINER_SKLEARN = "1.9.0"
+CONTAINER_PYTHON = "3.12"
+CONTAINER_REQUIREMENTS = PACKAGE_DIR / "container-requirements.txt"
+ENTRY_POINTS = {
+    "process.py": "training.process",
+    "train.py": "training.train",
+    "evaluate.py": "training.evaluate",
+}
+# 1980-01-01: the earliest time zip (and so wheels) can represent; any fixed value works.
+FIXED_MTIME = 315532800
+
+LAUNCHER = '''"""SageMaker entry point: runs {module} with the arguments SageMaker passes."""
+
+import runpy
+
+runpy.run_module("{module}", run_name="__main__", alter_sys=True)
+'''
+
+
+class FrameworkMismatchError(RuntimeError):
+    """The scikit-learn installed here is not the one the container runs."""
+
+
+def framework_version() -> str:
+    """The container tag to use, after checking models trained here will load there."""
+    installed = metadata.version("scikit-learn")
+    if installed != CONTAINER_SKLEARN:
+        raise FrameworkMismatchError(
+            f"scikit-learn {installed} is installed, but the {FRAMEWORK_VERSION} container "
+            f"runs {CONTAINER_SKLEARN}; install the pinned version (make) before packaging"
+        )
+    return FRAMEWORK_VERSION
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    sha256: str
+    entries: tuple[str, ...]
+
+
+def bundle_entries(wheelhouse: Path | None = None) -> dict[str, bytes]:
+    """Archive member name -> content, for everything the bundle contains."""
+    entries: dict[str, bytes] = {
+        name: LAUNCHER.format(module=module).encode() for name, module in ENTRY_POINTS.items()
+    }
+    for path in PACKAGE_DIR.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".txt"}:
+            entries[f"training/{path.relative_to(PACKAGE_DIR).as_posix()}"] = path.read_bytes()
+    if wheelhouse is not None:
+        wheels = sorted(wheelhouse.glob("*.whl"))
+        if not wheels:
+            raise FileNotFoundError(f"no wheels in {wheelhouse}; run `make wheelhouse` first")
+        for wheel in wheels:
+            entries[f"wheels/{wheel.name}"] = wheel.read_bytes()
+        # SageMaker's training toolkit also installs requirements.txt; these options keep
+        # pip offline, which network-isolated jobs require.
+        entries["requirements.txt"] = (
+            b"--no-index\n--find-links wheels\n" + CONTAINER_REQUIREMENTS.read_bytes()
+        )
+    return entries
+
+
+def build_sourcedir(dest: Path, wheelhouse: Path | None = None) -> Bundle:
+    entries = bundle_entries(wheelhouse)
+    buffer = io.BytesIO()
+    # filename="" and mtime=0 keep the gzip header free of the build's name and time.
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", filename="", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for name in sorted(entries):
+            info = tarfile.TarInfo(name)
+            info.size = len(entries[name])
+            info.mtime = FIXED_MTIME
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(entries[name]))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(buffer.getvalue())
+    return Bundle(dest, sha256_file(dest), tuple(sorted(entries)))

@@ -1,0 +1,28 @@
+"""Where each entry point reads and writes: SageMaker's locations, or local defaults.
+
+SageMaker sets SM_* variables in training jobs and mounts processing inputs under
+/opt/ml/processing. With neither present (a laptop), everything lives under
+``runs/local`` in the working directory, laid out the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LOCAL_ROOT = Path("runs") / "local"
+PROCESSING_ROOT = Path("/opt/ml/processing")
+
+
+def from_env(variable: str, local_default: Path) -> Path:
+    value = os.environ.get(variable)
+    return Path(value) if value else local_default
+
+
+def processing_or_local(container_path: str, local_default: Path) -> Path:
+    """A processing job's mount point when running in one, else the local default."""
+    return PROCESSING_ROOT / container_path if PROCESSING_ROOT.is_dir() else local_default
+
+
+def local_processed(split: str) -> Path:
+    return LOCAL_ROOT / "processed" / split
