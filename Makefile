@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
 
-.PHONY: demo plan test lint typecheck unit lock clean
+.PHONY: demo plan train wheelhouse test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## demo: set up and run the main job locally (for now: the offline plan of the dev stack)
+## demo: set up and run the main job locally (for now: the dev stack's offline plan, then training)
 demo: $(STAMP)
 	$(BIN)/mlops plan --stack $(STACK)
+	$(BIN)/mlops train --local
+
+## train: ingest, validate, split, train and evaluate on this machine (runs/local)
+train: $(STAMP)
+	$(BIN)/mlops train --local
+
+## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
+wheelhouse: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
+	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
+	  --requirement training/container-requirements.txt --dest build/wheelhouse
 
 ## plan: offline plan of STACK (default dev) plus its JSON under build/
 plan: $(STAMP)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,3 +77,55 @@ def stack(request: pytest.FixtureRequest, plan_of: Callable[[str], PlannedStack]
 def raw_config() -> Callable[[str], dict[str, str]]:
     """A stack file's config exactly as the engine would pass it to the program."""
     return lambda stack: dict(load_stack_config(REPO, stack).values)
+
+
+# --- training: a simulated SageMaker /opt/ml tree ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def opt_ml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """/opt/ml as a job sees it: the code bundle extracted into code/, as SageMaker does."""
+    import tarfile
+
+    from training.packaging import build_sourcedir
+
+    root = tmp_path_factory.mktemp("opt") / "ml"
+    bundle = build_sourcedir(root / "bundle" / "sourcedir.tar.gz")
+    with tarfile.open(bundle.path, "r:gz") as tar:
+        tar.extractall(root / "code", filter="data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def raw_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.ingest import ingest
+
+    return Path(ingest(str(tmp_path_factory.mktemp("lake"))).uri)
+
+
+@pytest.fixture(scope="session")
+def processed(opt_ml: Path, raw_csv: Path) -> Path:
+    """Train/validation/test splits written by the processing entry point."""
+    from training import process
+
+    output = opt_ml / "processing" / "output"
+    assert process.main(["--input", str(raw_csv), "--output-dir", str(output)]) == 0
+    return output
+
+
+def run_job(
+    opt_ml: Path,
+    script: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run an entry point the way the container does: `python <script>` from the code dir."""
+    return subprocess.run(
+        [sys.executable, str(opt_ml / "code" / script), *args],
+        cwd=cwd or opt_ml / "code",
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )

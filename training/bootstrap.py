@@ -33,8 +33,9 @@ def ensure_container_packages(bundle_root: Path = BUNDLE_ROOT) -> None:
             "code bundle with a wheelhouse (make wheelhouse) for network-isolated jobs"
         )
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
-         "--requirement", str(requirements), "--quiet"],
+        # --no-deps: the requirements list the whole closure beyond what the image ships.
+        [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--find-links",
+         str(wheels), "--requirement", str(requirements), "--quiet"],
         check=True,
     )  # fmt: skip
     importlib.invalidate_caches()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -80,15 +81,16 @@ def schema(limits: Limits = Limits()) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {name: columns[name] for name in ds.COLUMNS},
         checks=[
+            # pandera reports frame-wide checks by their error text, so it leads with a name.
             pa.Check(
                 lambda df: limits.min_rows <= len(df) <= limits.max_rows,
                 name="row_count",
-                error=f"row count must be between {limits.min_rows} and {limits.max_rows}",
+                error=f"row_count: between {limits.min_rows} and {limits.max_rows} rows",
             ),
             pa.Check(
-                lambda df: df.duplicated().mean() <= limits.max_duplicate_fraction,
+                lambda df: len(df) == 0 or df.duplicated().mean() <= limits.max_duplicate_fraction,
                 name="duplicate_rows",
-                error=f"at most {limits.max_duplicate_fraction:.0%} of rows may be duplicates",
+                error=f"duplicate_rows: at most {limits.max_duplicate_fraction:.0%} of rows",
             ),
         ],
         strict=True,
@@ -188,23 +190,44 @@ def require_valid(frame: pd.DataFrame, limits: Limits = Limits()) -> pd.DataFram
     return validated
 
 
+# Checks about which columns exist; pandera reports the column name as the failure case.
+_PRESENCE_CHECKS = ("column_in_dataframe", "column_in_schema")
+
+
 def _failures(cases: pd.DataFrame) -> list[Failure]:
     failures = []
+    presence = cases["check"].isin(_PRESENCE_CHECKS)
+    frame_wide = cases["schema_context"].eq("DataFrameSchema") & ~presence
+    column = cases["column"].astype(object).where(~frame_wide, "<frame>")
     cases = cases.assign(
-        column=cases["column"].fillna("<frame>").astype(str),
+        column=column.where(~presence, cases["failure_case"]).fillna("<frame>").astype(str),
         check=cases["check"].astype(str),
     )
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
-        values = group["failure_case"].dropna().astype(str).unique().tolist()
-        failures.append(Failure(str(column), _readable(str(check)), len(group), values[:3]))
+        failures.append(Failure(str(column), _readable(str(check)), len(group), _examples(group)))
     return failures
 
 
+def _examples(group: pd.DataFrame, limit: int = 3) -> list[str]:
+    """Offending values, or the rows where a value is missing."""
+    values: list[str] = group["failure_case"].dropna().astype(str).unique().tolist()
+    if values:
+        return values[:limit]
+    rows = group["index"].dropna().astype(int).tolist()
+    return [f"row {row}" for row in rows[:limit]]
+
+
 def _readable(check: str) -> str:
-    """pandera names checks like "in_range(0, 720)" already; tidy the column-presence ones."""
-    return {"column_in_dataframe": "column_present", "column_in_schema": "column_expected"}.get(
-        check, check
-    )
+    """Tidy pandera's check names: presence checks, and isin() with long category lists."""
+    renamed = {"column_in_dataframe": "column_present", "column_in_schema": "column_expected"}
+    if check in renamed:
+        return renamed[check]
+    match = re.fullmatch(r"isin\(\[(.*)\]\)", check)
+    if match:
+        allowed = [v.strip() for v in match.group(1).split(",")]
+        if len(allowed) > 6:
+            return f"isin({len(allowed)} allowed values, e.g. {', '.join(allowed[:3])})"
+    return check
 
 
 def report_json(report: ValidationReport) -> str:
