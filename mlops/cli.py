@@ -123,6 +123,56 @@ def train(
     )
 
 
+@app.command()
+def serve(
+    model: Annotated[
+        Path, typer.Option("--model-dir", "--model", help="Model directory or model.tar.gz.")
+    ] = Path("runs/local/model"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="SageMaker containers listen on 8080.")] = 8080,
+    capture_dir: Annotated[
+        Path | None, typer.Option("--capture-dir", help="Write data capture JSONL here.")
+    ] = None,
+    capture_percent: Annotated[
+        int, typer.Option("--capture-percent", min=0, max=100, help="Share of requests captured.")
+    ] = 100,
+    endpoint_name: Annotated[str, typer.Option(help="Endpoint name in capture paths.")] = (
+        "local-endpoint"
+    ),
+) -> None:
+    """Serve a model with SageMaker's contract: GET /ping, POST /invocations."""
+    import uvicorn
+
+    from inference.capture import CaptureWriter
+    from inference.handler import ModelLoadError
+    from inference.server import (
+        PortInUseError,
+        check_port_free,
+        create_app,
+        load_model,
+        server_config,
+    )
+
+    if not model.exists():
+        _fail(f"--model-dir {model}: no such file or directory (train one: mlops train --local)")
+    try:
+        check_port_free(host, port)
+        loaded = load_model(model)
+    except (PortInUseError, ModelLoadError) as exc:
+        _fail(str(exc))
+    capture = (
+        CaptureWriter(capture_dir, endpoint=endpoint_name, sampling_percent=capture_percent)
+        if capture_dir is not None
+        else None
+    )
+    console.print(
+        f"serving model {loaded.sha256[:12]} on http://{host}:{port} "
+        f"(capture: {capture_dir or 'off'}); Ctrl-C stops"
+    )
+    # uvicorn handles Ctrl-C itself: it stops accepting, finishes in-flight requests, exits.
+    uvicorn.Server(server_config(create_app(loaded, capture), host, port)).run()
+
+
 def _fail(message: str) -> NoReturn:
     errors.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
     raise typer.Exit(code=1)

@@ -129,3 +129,27 @@ def run_job(
         text=True,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def model_dir(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small trained model (model.joblib, manifest.json, baseline.json)."""
+    from training.features import Hyperparameters
+    from training.train import TrainingPaths, train
+
+    root = tmp_path_factory.mktemp("trained")
+    where = TrainingPaths(
+        root / "model", processed / "train", processed / "validation", root / "out"
+    )
+    train(Hyperparameters(max_iter=60), where)
+    return where.model_dir
+
+
+@pytest.fixture(scope="session")
+def test_rows(processed: Path) -> Any:
+    """Feature rows from the test split, in the model's column order."""
+    import pandas as pd
+
+    from training import dataset as ds
+
+    return pd.read_csv(processed / "test" / "test.csv").loc[:, list(ds.FEATURES)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from training import bootstrap, packaging
+from training.archive import FIXED_MTIME
 
 
 def _members(path: Path) -> dict[str, tarfile.TarInfo]:
@@ -43,7 +44,7 @@ def test_bundle_has_launchers_and_code_but_no_caches(tmp_path: Path) -> None:
     assert {"train.py", "process.py", "evaluate.py", "training/train.py"} <= set(members)
     assert not [n for n in members if "__pycache__" in n or n.endswith(".pyc")]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members.values()} == {
-        (packaging.FIXED_MTIME, 0, 0, "", 0o644)
+        (FIXED_MTIME, 0, 0, "", 0o644)
     }
     header = bundle.path.read_bytes()[:10]
     assert header[4:8] == b"\0\0\0\0"  # no timestamp in the gzip header

@@ -9,13 +9,11 @@ can put that hash in the S3 key and get a stable, content-addressed URI.
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from training.archive import deterministic_tar_gz
 from training.hashing import sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -30,8 +28,6 @@ ENTRY_POINTS = {
     "train.py": "training.train",
     "evaluate.py": "training.evaluate",
 }
-# 1980-01-01: the earliest time zip (and so wheels) can represent; any fixed value works.
-FIXED_MTIME = 315532800
 
 LAUNCHER = '''"""SageMaker entry point: runs {module} with the arguments SageMaker passes."""
 
@@ -87,20 +83,6 @@ def bundle_entries(wheelhouse: Path | None = None) -> dict[str, bytes]:
 
 def build_sourcedir(dest: Path, wheelhouse: Path | None = None) -> Bundle:
     entries = bundle_entries(wheelhouse)
-    buffer = io.BytesIO()
-    # filename="" and mtime=0 keep the gzip header free of the build's name and time.
-    with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", filename="", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for name in sorted(entries):
-            info = tarfile.TarInfo(name)
-            info.size = len(entries[name])
-            info.mtime = FIXED_MTIME
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(entries[name]))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(buffer.getvalue())
+    dest.write_bytes(deterministic_tar_gz(entries))
     return Bundle(dest, sha256_file(dest), tuple(sorted(entries)))

@@ -1,0 +1,1 @@
+"""Serving: the SageMaker handler, model packaging, data capture and a local server."""
