@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
 
-.PHONY: demo plan train wheelhouse test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench wheelhouse test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: $(STAMP)
 ## train: ingest, validate, split, train and evaluate on this machine (runs/local)
 train: $(STAMP)
 	$(BIN)/mlops train --local
+
+## serve: serve runs/local/model with SageMaker's contract on :8080 (train first)
+serve: $(STAMP)
+	$(BIN)/mlops serve --model-dir runs/local/model --port 8080 --capture-dir runs/local/capture
+
+## bench: serving benchmark (handler vs predict floor, toolkit codec, server load); ~1 minute
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.serving --json build/bench/serving.json
 
 ## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
 wheelhouse: $(STAMP)

@@ -190,9 +190,15 @@ def _read_csv(text: str, model: ServingModel) -> tuple[pd.DataFrame, bool]:
         # pandas would rename the second copy ("x.1"); say what is actually wrong.
         duplicated = sorted({c for c in first if first.count(c) > 1})
         raise RequestError(400, f"duplicate column(s) {', '.join(duplicated)} in the header row")
-    options: dict[str, Any] = {"header": 0 if named else None, "keep_default_na": False}
+    # na_filter=False: no NA guessing ("NA" is a valid text value); an empty numeric field
+    # keeps its column as text, and the per-column check reports the row.
+    options: dict[str, Any] = {"header": 0 if named else None, "na_filter": False}
     if not named:
-        options["names"] = list(range(first_line.count(",") + 1))
+        width = first_line.count(",") + 1
+        # Rows in feature order get their names now, sparing a relabelling copy later.
+        options["names"] = (
+            list(model.feature_order) if width == len(model.feature_order) else list(range(width))
+        )
     try:
         # pandas parses numbers in C here; a column with anything else stays text and is
         # reported with its row by the per-column checks.
@@ -302,7 +308,9 @@ def to_features(data: Batch, model: ServingModel) -> pd.DataFrame:
             raise RequestError(
                 400, f"{'; '.join(problems)}; expected columns: {', '.join(expected)}"
             )
-        frame = frame.loc[:, list(expected)]
+        if list(frame.columns) != list(expected):
+            # scikit-learn insists on the fitted column order.
+            frame = frame.loc[:, list(expected)]
     else:
         if frame.shape[1] != len(expected):
             raise RequestError(
@@ -310,26 +318,35 @@ def to_features(data: Batch, model: ServingModel) -> pd.DataFrame:
                 f"each row must have {len(expected)} values in this order: {', '.join(expected)}; "
                 f"got {frame.shape[1]}",
             )
-        frame = frame.set_axis(list(expected), axis=1)
+        if list(frame.columns) != list(expected):
+            frame = frame.set_axis(list(expected), axis=1)
 
     numeric = list(model.numeric)
-    if all(frame[name].dtype.kind in "fiu" for name in numeric):
-        # The common case, checked as one block: every numeric column parsed as numbers.
-        block = frame[numeric].to_numpy(dtype=np.float64)
+    dtypes = frame.dtypes
+    if all(dtypes[name].kind in "iuf" for name in numeric):
+        # The common case: pandas parsed every numeric column as numbers. Integers are
+        # always finite; only float columns can hold NaN or infinity.
+        floats = [name for name in numeric if dtypes[name].kind == "f"]
+        block = frame[floats].to_numpy()
         finite = np.isfinite(block)
         if not finite.all():
             row, col = (int(i[0]) for i in np.nonzero(~finite))
-            raise _not_finite(row, numeric[col], float(block[row, col]))
+            raise _not_finite(row, floats[col], float(block[row, col]))
     else:
-        block = np.column_stack([_numeric(name, frame[name]) for name in numeric])
+        frame = frame.assign(**{name: _numeric(name, frame[name]) for name in numeric})
     categorical = [name for name in expected if name in model.categorical]
-    for name in categorical:
-        _check_categorical(name, frame[name])
-    # Two consolidated blocks (text, float): the pipeline selects columns by name, and one
-    # float block spares pandas re-assembling mixed int/float columns inside predict.
-    text = pd.DataFrame(frame[categorical].to_numpy(dtype=object), columns=categorical)
-    numbers = pd.DataFrame(block, columns=numeric)
-    return pd.concat([text, numbers], axis=1)
+    if data.csv_text is not None:
+        # The CSV parser yields text for every non-numeric column: only emptiness to check.
+        empty = frame[categorical].to_numpy() == ""
+        if empty.any():
+            row, col = (int(i[0]) for i in np.nonzero(empty))
+            name = categorical[col]
+            message = f"row {row + 1}, column {name}: expected a non-empty text value, got ''"
+            raise RequestError(400, message)
+    else:
+        for name in categorical:  # in feature order, so the first problem reported is stable
+            _check_categorical(name, frame[name])
+    return frame
 
 
 def _numeric(name: str, column: pd.Series) -> np.ndarray:

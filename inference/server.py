@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -16,6 +17,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +48,10 @@ def load_model(model: Path) -> handler.ServingModel:
 
 
 def create_app(model: handler.ServingModel, capture: CaptureWriter | None = None) -> Starlette:
+    # One prediction at a time per process, as in SageMaker's model server workers: the
+    # GIL serialises them anyway, and a queue beats threads thrashing over it.
+    predicting = anyio.CapacityLimiter(1)
+
     async def ping(request: Request) -> Response:
         return Response(status_code=200)
 
@@ -64,8 +71,8 @@ def create_app(model: handler.ServingModel, capture: CaptureWriter | None = None
         content_type = request.headers.get("content-type")
         accept = request.headers.get("accept")
         try:
-            payload, response_type = await run_in_threadpool(
-                handler.transform, model, body, content_type, accept
+            payload, response_type = await anyio.to_thread.run_sync(
+                handler.transform, model, body, content_type, accept, limiter=predicting
             )
         except handler.RequestError as exc:
             return _error(exc.status_code, exc.message)
@@ -97,6 +104,57 @@ def create_app(model: handler.ServingModel, capture: CaptureWriter | None = None
 
 def _error(status: int, message: str) -> Response:
     return PlainTextResponse(message + "\n", status_code=status)
+
+
+# How `mlops serve --workers N` hands its options to each worker process.
+ENV_MODEL = "MLOPS_SERVE_MODEL"
+ENV_CAPTURE_DIR = "MLOPS_SERVE_CAPTURE_DIR"
+ENV_CAPTURE_PERCENT = "MLOPS_SERVE_CAPTURE_PERCENT"
+ENV_ENDPOINT = "MLOPS_SERVE_ENDPOINT"
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn factory for multi-process serving: each worker loads the model once, as
+    SageMaker's model server does with one worker per vCPU."""
+    capture_dir = os.environ.get(ENV_CAPTURE_DIR)
+    capture = (
+        CaptureWriter(
+            Path(capture_dir),
+            endpoint=os.environ.get(ENV_ENDPOINT, "local-endpoint"),
+            sampling_percent=int(os.environ.get(ENV_CAPTURE_PERCENT, "100")),
+        )
+        if capture_dir
+        else None
+    )
+    return create_app(load_model(Path(os.environ[ENV_MODEL])), capture)
+
+
+class _TcpConfig(uvicorn.Config):
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        # uvicorn binds with protocol 0, and asyncio sets TCP_NODELAY only on connections
+        # whose listener says IPPROTO_TCP: without it, Nagle's algorithm and delayed ACKs
+        # add ~40 ms to every keep-alive response. Re-wrap the same descriptor.
+        tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        tcp.set_inheritable(True)
+        return tcp
+
+
+def run_workers(host: str, port: int, workers: int) -> None:
+    """Serve ``app_from_environment`` in ``workers`` processes sharing one socket."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = _TcpConfig(
+        "inference.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def check_port_free(host: str, port: int) -> None:
