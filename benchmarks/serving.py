@@ -23,10 +23,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inference import handler
-from inference.server import free_port
+from inference.process import serve_in_subprocess
 from training import dataset as ds
 from training import local as local_run
 from training.features import Hyperparameters
@@ -192,45 +189,10 @@ def bench_server(
     model_dir: Path, rows: pd.DataFrame, seconds: float, capture_dir: Path, workers: int
 ) -> list[LoadResult]:
     body = rows.iloc[:1].to_csv(index=False, header=False)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "mlops.cli",
-        "serve",
-        "--model-dir",
-        str(model_dir),
-        "--port",
-        str(port),
-        "--capture-dir",
-        str(capture_dir),
-        "--workers",
-        str(workers),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, server)
+    with serve_in_subprocess(model_dir, workers=workers, capture_dir=capture_dir) as server:
         # Unrecorded warm-up: every worker finishes loading and serves its first requests.
-        asyncio.run(_load(url, body, 4 * workers, 2.0))
-        return [asyncio.run(_load(url, body, concurrency, seconds)) for concurrency in (1, 8, 32)]
-    finally:
-        server.send_signal(signal.SIGINT)  # what Ctrl-C sends: a graceful stop
-        server.wait(timeout=30)
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited: {server.stderr.read() if server.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not come up within 60 s")
+        asyncio.run(_load(server.url, body, 4 * workers, 2.0))
+        return [asyncio.run(_load(server.url, body, c, seconds)) for c in (1, 8, 32)]
 
 
 def ensure_model(work: Path) -> tuple[Path, pd.DataFrame]:

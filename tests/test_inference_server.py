@@ -217,54 +217,20 @@ def test_a_model_archive_can_be_served_directly(
 def test_multi_worker_server_serves_captures_and_stops_on_ctrl_c(
     model_dir: Path, tmp_path: Path, test_rows: pd.DataFrame
 ) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
+    from inference.process import serve_in_subprocess
 
-    from inference.server import free_port
-
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "mlops.cli",
-        "serve",
-        "--model-dir",
-        str(model_dir),
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--capture-dir",
-        str(tmp_path / "capture"),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-        body = test_rows.iloc[:2].to_csv(index=False, header=False)
-        with httpx.Client(base_url=url, timeout=30) as http:
-            statuses = [
-                http.post(
-                    "/invocations", content=body, headers={"Content-Type": "text/csv"}
-                ).status_code
-                for _ in range(6)
-            ]
-        assert statuses == [200] * 6
-    finally:
-        server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=30)
-    assert server.returncode == 0, err
-    assert "with 2 worker(s)" in out
+    body = test_rows.iloc[:2].to_csv(index=False, header=False)
+    headers = {"Content-Type": "text/csv"}
+    with (
+        serve_in_subprocess(model_dir, workers=2, capture_dir=tmp_path / "capture") as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        statuses = [
+            http.post("/invocations", content=body, headers=headers).status_code for _ in range(6)
+        ]
+    assert statuses == [200] * 6
+    assert server.returncode == 0, server.errors  # SIGINT, as Ctrl-C sends, stops it cleanly
+    assert "with 2 worker(s)" in server.output
     lines = [
         line for f in (tmp_path / "capture").rglob("*.jsonl") for line in f.read_text().splitlines()
     ]
