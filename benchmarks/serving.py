@@ -3,7 +3,8 @@
 Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.serving``). It prints, in one
 run, side by side:
 
-1. the handler's time per request (input_fn -> predict_fn -> output_fn) for 1-row and
+1. the handler's time per request, with the thread budget each `mlops serve` worker gets
+   (cores / workers), (input_fn -> predict_fn -> output_fn) for 1-row and
    1,000-row CSV and JSON payloads, next to the floor: ``predict_proba`` on the very
    feature frame the handler hands the model, parsed beforehand. The difference is
    exactly what the handler adds: parsing, validation and encoding;
@@ -35,6 +36,7 @@ import httpx
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from threadpoolctl import threadpool_limits
 
 from inference import handler
 from inference.process import serve_in_subprocess
@@ -201,8 +203,11 @@ def ensure_model(work: Path) -> tuple[Path, pd.DataFrame]:
     return run.model_dir, test.loc[:, list(ds.FEATURES)]
 
 
-def report(handler_results: list[HandlerResult], load_results: list[LoadResult]) -> None:
-    table = Table(title="Handler time per request (median ms)")
+def report(
+    handler_results: list[HandlerResult], load_results: list[LoadResult], threads: int
+) -> None:
+    title = f"Handler time per request (median ms; {threads} thread(s) per prediction, as serve)"
+    table = Table(title=title)
     for column in (
         "payload",
         "handler",
@@ -261,13 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(scratch)
         model_dir, rows = ensure_model(work)
         model = handler.model_fn(str(model_dir))
-        handler_results = bench_handler(model, rows, args.repeats)
+        # Same thread budget per prediction as `mlops serve` gives each of its workers.
+        threads = max(1, (os.cpu_count() or 1) // args.workers)
+        with threadpool_limits(limits=threads):
+            handler_results = bench_handler(model, rows, args.repeats)
         load_results = (
             []
             if args.skip_server
             else bench_server(model_dir, rows, args.seconds, work / "capture", args.workers)
         )
-    report(handler_results, load_results)
+    report(handler_results, load_results, threads)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {

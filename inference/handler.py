@@ -322,29 +322,31 @@ def to_features(data: Batch, model: ServingModel) -> pd.DataFrame:
             frame = frame.set_axis(list(expected), axis=1)
 
     numeric = list(model.numeric)
-    dtypes = frame.dtypes
-    if all(dtypes[name].kind in "iuf" for name in numeric):
+    # Per-column numpy checks: selecting column subsets as frames costs more than the checks.
+    kinds = {name: dtype.kind for name, dtype in frame.dtypes.items()}
+    if all(kinds[name] in "iuf" for name in numeric):
         # The common case: pandas parsed every numeric column as numbers. Integers are
         # always finite; only float columns can hold NaN or infinity.
-        floats = [name for name in numeric if dtypes[name].kind == "f"]
-        block = frame[floats].to_numpy()
-        finite = np.isfinite(block)
-        if not finite.all():
-            row, col = (int(i[0]) for i in np.nonzero(~finite))
-            raise _not_finite(row, floats[col], float(block[row, col]))
+        for name in numeric:
+            if kinds[name] == "f":
+                values = frame[name].to_numpy()
+                finite = np.isfinite(values)
+                if not finite.all():
+                    row = int(np.argmin(finite))
+                    raise _not_finite(row, name, float(values[row]))
     else:
         frame = frame.assign(**{name: _numeric(name, frame[name]) for name in numeric})
-    categorical = [name for name in expected if name in model.categorical]
-    if data.csv_text is not None:
-        # The CSV parser yields text for every non-numeric column: only emptiness to check.
-        empty = frame[categorical].to_numpy() == ""
-        if empty.any():
-            row, col = (int(i[0]) for i in np.nonzero(empty))
-            name = categorical[col]
-            message = f"row {row + 1}, column {name}: expected a non-empty text value, got ''"
-            raise RequestError(400, message)
-    else:
-        for name in categorical:  # in feature order, so the first problem reported is stable
+    for name in expected:  # in feature order, so the first problem reported is stable
+        if name not in model.categorical:
+            continue
+        if data.csv_text is not None:
+            # The CSV parser yields text for every non-numeric column: only emptiness to check.
+            empty = frame[name].to_numpy() == ""
+            if empty.any():
+                row = int(np.argmax(empty))
+                message = f"row {row + 1}, column {name}: expected a non-empty text value, got ''"
+                raise RequestError(400, message)
+        else:
             _check_categorical(name, frame[name])
     return frame
 
