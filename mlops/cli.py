@@ -11,7 +11,7 @@ from rich.text import Text
 
 app = typer.Typer(
     name="mlops",
-    help="MLOps on AWS SageMaker with Pulumi: plan stacks offline, and more.",
+    help="MLOps on AWS SageMaker with Pulumi: plan stacks offline, train and serve locally.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
