@@ -8,12 +8,11 @@ code: the model, manifest and baseline at the root, and the handler as
 from __future__ import annotations
 
 import hashlib
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from inference import handler
-from training.archive import deterministic_tar_gz
+from training.archive import deterministic_tar_gz, extract_tar_gz
 
 MODEL_FILES = ("model.joblib", "manifest.json", "baseline.json")
 HANDLER_ARCNAME = "code/inference.py"
@@ -44,7 +43,5 @@ def build_model_archive(model_dir: Path, dest: Path) -> ModelArchive:
 
 
 def extract_model_archive(archive: Path, dest: Path) -> Path:
-    """Unpack like SageMaker does into /opt/ml/model (refusing links and absolute paths)."""
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
-    return dest
+    """Unpack like SageMaker does into /opt/ml/model."""
+    return extract_tar_gz(archive, dest)

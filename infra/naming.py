@@ -45,6 +45,10 @@ class CapturePrefix(enum.StrEnum):
     MONITORING = "monitoring/"
 
 
+def bucket_name(prefix: str, purpose: BucketPurpose, account_id: str, region: str) -> str:
+    return f"{prefix}-{purpose}-{account_id}-{region}"
+
+
 @dataclass(frozen=True)
 class Naming:
     prefix: str
@@ -52,7 +56,9 @@ class Naming:
     partition: str
 
     def bucket(self, purpose: BucketPurpose, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
-        return pulumi.Output.concat(f"{self.prefix}-{purpose}-", account_id, f"-{self.region}")
+        return pulumi.Output.from_input(account_id).apply(
+            lambda account: bucket_name(self.prefix, purpose, account, self.region)
+        )
 
     def bucket_arn(self, bucket_name: pulumi.Input[str]) -> pulumi.Output[str]:
         return pulumi.Output.concat(f"arn:{self.partition}:s3:::", bucket_name)

@@ -6,6 +6,7 @@ import gzip
 import io
 import tarfile
 from collections.abc import Mapping
+from pathlib import Path
 
 # 1980-01-01: the earliest time zip (and so wheels) can represent; any fixed value works.
 FIXED_MTIME = 315532800
@@ -27,3 +28,11 @@ def deterministic_tar_gz(members: Mapping[str, bytes]) -> bytes:
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(members[name]))
     return buffer.getvalue()
+
+
+def extract_tar_gz(archive: Path, dest: Path) -> Path:
+    """Unpack as SageMaker does into /opt/ml/...; the "data" filter refuses links and
+    absolute or escaping paths, so a crafted archive cannot write outside ``dest``."""
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return dest

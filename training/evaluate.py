@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from training import manifest, paths
+from training.archive import extract_tar_gz
 from training.features import split_xy
 from training.metrics import binary_classification_metrics, headline
 from training.train import read_channel
@@ -50,9 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _model_dir(model: Path, scratch: Path) -> Path:
     archive = model / "model.tar.gz" if model.is_dir() else model
     if archive.is_file():
-        with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(scratch, filter="data")  # "data" refuses links and absolute paths
-        return scratch
+        return extract_tar_gz(archive, scratch)
     return model
 
 

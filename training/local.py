@@ -6,7 +6,6 @@ folder laid out like the jobs' inputs and outputs.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,15 +70,7 @@ def run(
             result.raw_uri, raw_path = str(raw_csv), raw_csv
 
     with step("validate + split"):
-        split = process_step.run(
-            argparse.Namespace(
-                input=raw_path,
-                output_dir=data_root / "processed",
-                validation_fraction=0.15,
-                test_fraction=0.15,
-                seed=hyperparameters.seed,
-            )
-        )
+        split = process_step.run(raw_path, data_root / "processed", seed=hyperparameters.seed)
         result.raw_sha256, result.rows = split.raw_sha256, split.rows
 
     with step("train"):

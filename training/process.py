@@ -21,6 +21,9 @@ from training import paths
 from training.hashing import sha256_bytes
 
 SPLITS = ("train", "validation", "test")
+VALIDATION_FRACTION = 0.15
+TEST_FRACTION = 0.15
+SEED = 42
 EXIT_INVALID_DATA = 2
 
 
@@ -45,9 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=paths.processing_or_local("output", paths.LOCAL_ROOT / "processed"),
     )
-    parser.add_argument("--validation-fraction", "--validation_fraction", type=float, default=0.15)
-    parser.add_argument("--test-fraction", "--test_fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--validation-fraction", "--validation_fraction", type=float, default=VALIDATION_FRACTION
+    )
+    parser.add_argument("--test-fraction", "--test_fraction", type=float, default=TEST_FRACTION)
+    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     if not 0 < args.validation_fraction < 1 or not 0 < args.test_fraction < 1:
         parser.error("split fractions must lie strictly between 0 and 1")
@@ -85,7 +90,14 @@ def split(
     }
 
 
-def run(args: argparse.Namespace) -> SplitResult:
+def run(
+    input_path: Path,
+    output_dir: Path,
+    *,
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = TEST_FRACTION,
+    seed: int = SEED,
+) -> SplitResult:
     # The contract needs pandera, which the managed container lacks; install it from the
     # wheels bundled with the code before importing (a no-op where it is installed).
     from training.bootstrap import ensure_container_packages
@@ -93,9 +105,7 @@ def run(args: argparse.Namespace) -> SplitResult:
     ensure_container_packages()
     from training import contract
 
-    raw_path = resolve_input(args.input)
-    raw = raw_path.read_bytes()
-    output_dir: Path = args.output_dir
+    raw = resolve_input(input_path).read_bytes()
     report_dir = output_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -110,21 +120,19 @@ def run(args: argparse.Namespace) -> SplitResult:
 
     parts = split(
         validated,
-        validation_fraction=args.validation_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
     )
-    lineage = {
-        "raw_sha256": sha256_bytes(raw),
-        "seed": args.seed,
-        "rows": {name: len(part) for name, part in parts.items()},
-    }
+    raw_sha256 = sha256_bytes(raw)
+    rows = {name: len(part) for name, part in parts.items()}
+    lineage = {"raw_sha256": raw_sha256, "seed": seed, "rows": rows}
     for name, part in parts.items():
         target = output_dir / name
         target.mkdir(parents=True, exist_ok=True)
         part.to_csv(target / f"{name}.csv", index=False, lineterminator="\n")
         (target / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
-    return SplitResult(lineage["raw_sha256"], lineage["rows"], output_dir)
+    return SplitResult(raw_sha256, rows, output_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        result = run(args)
+        result = run(
+            args.input,
+            args.output_dir,
+            validation_fraction=args.validation_fraction,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+        )
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID_DATA

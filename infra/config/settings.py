@@ -25,9 +25,7 @@ from pydantic.alias_generators import to_camel
 
 from infra.config import validators as v
 from infra.config.aws_catalog import JobKind
-
-# Longest purpose suffix used in bucket names (see infra.naming).
-LONGEST_BUCKET_PURPOSE = "access-logs"
+from infra.naming import BucketPurpose, bucket_name
 
 
 class Environment(enum.StrEnum):
@@ -219,7 +217,10 @@ def _check_prod_rules(settings: Settings) -> None:
 
 def _check_bucket_name_length(settings: Settings) -> None:
     # {prefix}-{purpose}-{12-digit account}-{region}; S3 bucket names stop at 63 characters.
-    longest = len(f"{settings.prefix}-{LONGEST_BUCKET_PURPOSE}-123456789012-{settings.region}")
+    longest = max(
+        len(bucket_name(settings.prefix, purpose, "0" * 12, settings.region))
+        for purpose in BucketPurpose
+    )
     if longest > 63:
         raise ConfigKeyError(
             "serviceName",
