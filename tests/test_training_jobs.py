@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import run_job
 
+from inference import handler
 from training import dataset as ds
 from training import manifest
 from training.features import Hyperparameters
@@ -76,13 +77,20 @@ def test_processing_rejects_bad_data_before_anything_is_split(
     assert report["ok"] is False
 
 
-def test_training_job_writes_model_manifest_and_baseline(trained: tuple[Path, str]) -> None:
+def test_training_job_writes_model_manifest_baseline_and_handler(
+    trained: tuple[Path, str],
+) -> None:
     model_dir, stdout = trained
-    assert sorted(p.name for p in model_dir.iterdir()) == [
+    assert sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*.*")) == [
         "baseline.json",
+        "code/inference.py",
         "manifest.json",
         "model.joblib",
     ]
+    # The job ran from the unpacked bundle, and still shipped the serving handler as is.
+    assert (model_dir / "code" / "inference.py").read_bytes() == Path(
+        handler.__file__
+    ).read_bytes()
 
     document = manifest.read(model_dir)
     assert document["model"]["sha256"] == sha256_file(model_dir / "model.joblib")
@@ -134,7 +142,7 @@ def test_evaluation_job_reads_sagemakers_model_tar_gz(
     mounted.mkdir(parents=True)
     with tarfile.open(mounted / "model.tar.gz", "w:gz") as tar:
         for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
+            tar.add(path, arcname=path.name)  # code/ included, as SageMaker tars the dir
 
     job = run_job(
         opt_ml, "evaluate.py", "--model", str(mounted), "--test-dir", str(processed / "test"),

@@ -17,6 +17,10 @@ from training.archive import deterministic_tar_gz
 from training.hashing import sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The serving handler travels with the training code: train.py copies it into the model
+# directory as code/inference.py, so the model.tar.gz a training job writes is servable.
+HANDLER_SOURCE = PACKAGE_DIR.parent / "inference" / "handler.py"
+HANDLER_MEMBER = "inference/handler.py"
 # SageMaker's scikit-learn container image tag, and the scikit-learn inside it. Models are
 # trained with exactly this scikit-learn (pinned in pyproject) so they load in the image.
 FRAMEWORK_VERSION = "1.9-0"
@@ -67,6 +71,8 @@ def bundle_entries(wheelhouse: Path | None = None) -> dict[str, bytes]:
     for path in PACKAGE_DIR.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".txt"}:
             entries[f"training/{path.relative_to(PACKAGE_DIR).as_posix()}"] = path.read_bytes()
+    entries[HANDLER_MEMBER] = HANDLER_SOURCE.read_bytes()
+    entries["inference/__init__.py"] = (HANDLER_SOURCE.parent / "__init__.py").read_bytes()
     if wheelhouse is not None:
         wheels = sorted(wheelhouse.glob("*.whl"))
         if not wheels:

@@ -6,13 +6,16 @@ same command reads and writes under runs/local. The model directory receives:
 
 - ``model.joblib``: the fitted Pipeline, feature transformation included;
 - ``manifest.json``: data and code versions, libraries, hyperparameters, seed, model hash;
-- ``baseline.json``: training-feature statistics for drift detection.
+- ``baseline.json``: training-feature statistics for drift detection;
+- ``code/inference.py``: the serving handler, so SageMaker's ``model.tar.gz`` of this
+  directory is what the scikit-learn serving container runs (SAGEMAKER_PROGRAM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,6 +33,8 @@ from training.metrics import binary_classification_metrics, headline
 SAGEMAKER_RESERVED_PREFIX = "--sagemaker_"
 # Identical inputs must give an identical file; compression level is part of that.
 JOBLIB_COMPRESSION = 3
+# Where the serving container looks for the handler inside the model archive.
+HANDLER_IN_MODEL = Path("code") / "inference.py"
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
     model_path = where.model_dir / manifest.MODEL_FILE
     joblib.dump(model, model_path, compress=JOBLIB_COMPRESSION)
     manifest.write_json(where.model_dir / manifest.BASELINE_FILE, baseline.compute(x_train))
+    copy_handler(where.model_dir)
 
     lineage_file = where.train / "lineage.json"
     data = {
@@ -130,6 +136,19 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
     where.output_data_dir.mkdir(parents=True, exist_ok=True)
     manifest.write_json(where.output_data_dir / "validation_metrics.json", validation_report)
     return document
+
+
+def handler_source() -> Path:
+    """The handler, from the installed package or from the unpacked code bundle."""
+    from inference import handler
+
+    return Path(handler.__file__)
+
+
+def copy_handler(model_dir: Path) -> None:
+    target = model_dir / HANDLER_IN_MODEL
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(handler_source(), target)
 
 
 def main(argv: list[str] | None = None) -> int:
