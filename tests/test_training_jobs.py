@@ -246,3 +246,43 @@ def test_bad_hyperparameters_fail_with_a_clear_message(
         parse_hyperparameters(argv)
     assert caught.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_job_with_only_a_raw_channel_validates_splits_and_trains(
+    opt_ml: Path, raw_csv: Path, tmp_path: Path
+) -> None:
+    """The stack's baseline training job gets the raw data, not the pipeline's splits."""
+    model_dir = tmp_path / "model"
+    job = run_job(
+        opt_ml, "train.py", *FAST,
+        env={"SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_RAW": str(raw_csv.parent),
+             "SM_OUTPUT_DATA_DIR": str(tmp_path / "output")},
+    )  # fmt: skip
+
+    assert job.returncode == 0, job.stderr
+    document = manifest.read(model_dir)
+    assert document["data"]["raw_sha256"] == sha256_file(raw_csv)
+    assert document["data"]["train_rows"] == 3500
+    assert document["data"]["validation_rows"] == 750
+    assert "validation:roc_auc=" in job.stdout
+
+
+def test_a_raw_channel_that_breaks_the_contract_trains_nothing(
+    opt_ml: Path, raw_csv: Path, tmp_path: Path
+) -> None:
+    bad = pd.read_csv(raw_csv)
+    bad.loc[0:4, "state"] = "XX"
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    bad.to_csv(raw_dir / "churn.csv", index=False)
+    model_dir = tmp_path / "model"
+
+    job = run_job(
+        opt_ml, "train.py", *FAST,
+        env={"SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_RAW": str(raw_dir),
+             "SM_OUTPUT_DATA_DIR": str(tmp_path / "output")},
+    )  # fmt: skip
+
+    assert job.returncode == 2
+    assert "state: isin(" in job.stderr
+    assert not model_dir.exists()

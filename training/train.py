@@ -2,7 +2,9 @@
 
 SageMaker runs ``python train.py --learning_rate 0.1 ...`` with SM_MODEL_DIR,
 SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION and SM_OUTPUT_DATA_DIR set; without them the
-same command reads and writes under runs/local. The model directory receives:
+same command reads and writes under runs/local. A job given only a ``raw`` channel
+(the stack's baseline training job) validates and splits it first, with process.py's code.
+The model directory receives:
 
 - ``model.joblib``: the fitted Pipeline, feature transformation included;
 - ``manifest.json``: data and code versions, libraries, hyperparameters, seed, model hash;
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
-from dataclasses import dataclass, fields
+import tempfile
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,8 @@ from training.metrics import binary_classification_metrics, headline
 SAGEMAKER_RESERVED_PREFIX = "--sagemaker_"
 # Identical inputs must give an identical file; compression level is part of that.
 JOBLIB_COMPRESSION = 3
+# Same exit code as process.py when the data contract rejects the input.
+EXIT_INVALID_DATA = 2
 # Where the serving container looks for the handler inside the model archive.
 HANDLER_IN_MODEL = Path("code") / "inference.py"
 
@@ -151,9 +157,28 @@ def copy_handler(model_dir: Path) -> None:
     shutil.copyfile(handler_source(), target)
 
 
+def split_raw_channel(raw: Path, where: TrainingPaths, seed: int) -> TrainingPaths:
+    """Validate and split a raw channel exactly as the pipeline's processing step does."""
+    from training import process
+
+    splits = Path(tempfile.mkdtemp(prefix="splits-"))
+    process.run(raw, splits, seed=seed)
+    return replace(where, train=splits / "train", validation=splits / "validation")
+
+
 def main(argv: list[str] | None = None) -> int:
     hp = parse_hyperparameters(argv)
-    document = train(hp, TrainingPaths.from_env())
+    where = TrainingPaths.from_env()
+    raw = os.environ.get("SM_CHANNEL_RAW")
+    if raw and "SM_CHANNEL_TRAIN" not in os.environ:
+        from training.contract import DataValidationError
+
+        try:
+            where = split_raw_channel(Path(raw), where, seed=hp.seed)
+        except DataValidationError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INVALID_DATA
+    document = train(hp, where)
     # One "name=value;" line per metric, for SageMaker metric definitions to scrape.
     for name, value in document["validation_metrics"].items():
         print(f"validation:{name}={value:.6f};")
