@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
+# Pinned Python 3.12 wheels the code bundle carries into network-isolated SageMaker jobs.
+WHEELHOUSE := build/wheelhouse
+WHEELS := $(WHEELHOUSE)/.complete
 
 .PHONY: demo plan train serve bench wheelhouse test lint typecheck unit lock clean
 
@@ -13,8 +16,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+$(WHEELS): training/container-requirements.txt | $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
+	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
+	  --requirement training/container-requirements.txt --dest $(WHEELHOUSE)
+	touch $(WHEELS)
+
 ## demo: set up and run the main job locally (for now: the dev stack's offline plan, then training)
-demo: $(STAMP)
+demo: $(STAMP) $(WHEELS)
 	$(BIN)/mlops plan --stack $(STACK)
 	$(BIN)/mlops train --local
 
@@ -31,13 +41,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving --json build/bench/serving.json
 
 ## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
-wheelhouse: $(STAMP)
-	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
-	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
-	  --requirement training/container-requirements.txt --dest build/wheelhouse
+wheelhouse: $(WHEELS)
 
 ## plan: offline plan of STACK (default dev) plus its JSON under build/
-plan: $(STAMP)
+plan: $(STAMP) $(WHEELS)
 	$(BIN)/mlops plan --stack $(STACK) --json build/plan-$(STACK).json
 
 ## test: set up, then lint, type-check and run the test suite
@@ -51,7 +58,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; make treats that as a failure, as it should.
-unit: $(STAMP)
+unit: $(STAMP) $(WHEELS)
 	$(BIN)/pytest
 
 ## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml

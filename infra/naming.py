@@ -67,6 +67,18 @@ class Naming:
         return f"{self.prefix}-{purpose}"
 
     @property
+    def training_pipeline(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def model_package_group(self) -> str:
+        return f"{self.prefix}-models"
+
+    @property
+    def retraining_schedule(self) -> str:
+        return f"{self.prefix}-retraining"
+
+    @property
     def kms_alias(self) -> str:
         return f"alias/{self.prefix}"
 

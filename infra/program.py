@@ -10,13 +10,15 @@ import pulumi
 
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.storage import Storage, StorageArgs
+from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.loader import ConfigError, load_settings
 from infra.config.settings import Settings
 from infra.naming import BucketPurpose, Naming
 from infra.provider import account_id, aws_provider
+from infra.stack_files import CodeFiles, DatasetFiles, StackFilesError, build_code, build_dataset
 
 
-def declare(settings: Settings) -> None:
+def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
     provider = aws_provider(settings)
     naming = Naming(prefix=settings.prefix, region=settings.region, partition=settings.partition)
     account = account_id(provider)
@@ -40,12 +42,34 @@ def declare(settings: Settings) -> None:
         opts=in_account,
     )
 
+    training = TrainingPipeline(
+        "training",
+        TrainingPipelineArgs(
+            settings=settings,
+            naming=naming,
+            account_id=account,
+            kms_key_arn=storage.key.arn,
+            data_bucket=storage.bucket(BucketPurpose.DATA).name,
+            artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+            code=code,
+            dataset=dataset,
+        ),
+        opts=in_account,
+    )
+
     pulumi.export("environment", settings.environment.value)
     pulumi.export("region", settings.region)
     pulumi.export("kmsKeyArn", storage.key.arn)
     for purpose in BucketPurpose:
         pulumi.export(f"{purpose.camel}Bucket", storage.bucket(purpose).name)
     pulumi.export("executionRoleArn", role.arn)
+    pulumi.export("trainingPipelineName", training.pipeline.pipeline_name)
+    pulumi.export("trainingPipelineArn", training.pipeline.arn)
+    pulumi.export("modelPackageGroupName", training.model_package_group.model_package_group_name)
+    pulumi.export("retrainingScheduleState", training.schedule.state)
+    pulumi.export("codeSourcedirKey", code.sourcedir.key)
+    if training.baseline_job is not None:
+        pulumi.export("baselineTrainingJobName", training.baseline_job.training_job_name)
 
 
 def main() -> None:
@@ -54,4 +78,8 @@ def main() -> None:
     except ConfigError as exc:
         # RunError makes `pulumi up` print just the message, not a Python traceback.
         raise pulumi.RunError(str(exc)) from None
-    declare(settings)
+    try:
+        code, dataset = build_code(), build_dataset()
+    except StackFilesError as exc:
+        raise pulumi.RunError(str(exc)) from None
+    declare(settings, code, dataset)

@@ -36,7 +36,9 @@ def test_runs_the_processing_entry_point_from_the_unpacked_bundle(
     bundle: Path, raw_csv: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    job = _run(bundle, "process.py", "--input", str(raw_csv), "--output-dir", str(out), cwd=tmp_path)
+    job = _run(
+        bundle, "process.py", "--input", str(raw_csv), "--output-dir", str(out), cwd=tmp_path
+    )
 
     assert job.returncode == 0, job.stderr
     assert (out / "train" / "train.csv").is_file()
@@ -47,7 +49,9 @@ def test_runs_the_processing_entry_point_from_the_unpacked_bundle(
 def test_passes_the_entry_points_exit_code_through(bundle: Path, tmp_path: Path) -> None:
     bad = tmp_path / "raw.csv"
     bad.write_text("not,a,churn,file\n1,2,3,4\n")
-    job = _run(bundle, "process.py", "--input", str(bad), "--output-dir", str(tmp_path / "o"), cwd=tmp_path)
+    job = _run(
+        bundle, "process.py", "--input", str(bad), "--output-dir", str(tmp_path / "o"), cwd=tmp_path
+    )
     assert job.returncode == 2
     assert "data contract violated" in job.stderr
 

@@ -88,9 +88,7 @@ def test_training_job_writes_model_manifest_baseline_and_handler(
         "model.joblib",
     ]
     # The job ran from the unpacked bundle, and still shipped the serving handler as is.
-    assert (model_dir / "code" / "inference.py").read_bytes() == Path(
-        handler.__file__
-    ).read_bytes()
+    assert (model_dir / "code" / "inference.py").read_bytes() == Path(handler.__file__).read_bytes()
 
     document = manifest.read(model_dir)
     assert document["model"]["sha256"] == sha256_file(model_dir / "model.joblib")

@@ -49,18 +49,23 @@ def ingest(dest: str, frame: pd.DataFrame | None = None, source: str = ds.SOURCE
     created = not uri.exists(data_uri)
     if created:
         uri.write_bytes(data_uri, data)
-        manifest = {
-            "dataset": DATASET_NAME,
-            "source": source,
-            "sha256": digest,
-            "rows": len(frame),
-            "columns": list(frame.columns),
-            "format": "csv",
-        }
-        uri.write_bytes(uri.join(version_dir, "manifest.json"), _json(manifest))
+        uri.write_bytes(uri.join(version_dir, "manifest.json"), manifest_json(data, frame, source))
     version = RawVersion(data_uri, digest, len(frame), source, created)
     uri.write_bytes(uri.join(dest, "raw", DATASET_NAME, "latest.json"), _json(asdict(version)))
     return version
+
+
+def manifest_json(data: bytes, frame: pd.DataFrame, source: str) -> bytes:
+    """What a raw version's manifest.json holds; the stack uploads the same bytes."""
+    manifest = {
+        "dataset": DATASET_NAME,
+        "source": source,
+        "sha256": sha256_bytes(data),
+        "rows": len(frame),
+        "columns": list(frame.columns),
+        "format": "csv",
+    }
+    return _json(manifest)
 
 
 def latest(dest: str) -> RawVersion:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from infra.components.service_role import ServiceRole, ServiceRoleArgs
 from infra.naming import Naming
-from infra.policies import Document
 from infra.policies.execution_role import ExecutionRoleScope, permission_policies, trust_policy
+
+POLICY_NAMES = ("s3", "kms", "logs", "ecr", "metrics", "registry")
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,9 @@ class ExecutionRoleArgs:
 class SageMakerExecutionRole(pulumi.ComponentResource):
     """Role trusted by sagemaker.amazonaws.com, with one inline policy per concern.
 
-    Later roles (pipeline, per-job) reuse ``infra.policies.execution_role`` to build their
-    own, narrower documents from the same scope.
+    The retraining pipeline's jobs have narrower roles of their own (infra.policies.training).
     """
 
-    role: aws.iam.Role
     arn: pulumi.Output[str]
 
     def __init__(
@@ -39,18 +37,6 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlopskit:iam:SageMakerExecutionRole", name, None, opts)
         naming = args.naming
-
-        self.role = aws.iam.Role(
-            name,
-            name=naming.role("sagemaker-execution"),
-            description=f"SageMaker jobs and endpoints of {naming.prefix}",
-            assume_role_policy=json.dumps(trust_policy()),
-            # Inline policies below are the whole grant; nothing may be attached out of band
-            # and survive a destroy.
-            force_detach_policies=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
         scope = pulumi.Output.all(
             args.account_id,
             args.kms_key_arn,
@@ -70,21 +56,16 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
                 metrics_namespace=naming.metrics_namespace,
             )
         )
-        documents = scope.apply(permission_policies)
-        # Policy names are static so every policy is declared at the top level (and shows in
-        # a preview); only their documents wait on ARNs.
-        for policy_name in ("s3", "kms", "logs", "ecr", "metrics", "registry"):
-            aws.iam.RolePolicy(
-                f"{name}-{policy_name}",
-                role=self.role.id,
-                name=policy_name,
-                policy=documents.apply(_as_json(policy_name)),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-
+        self.role = ServiceRole(
+            name,
+            ServiceRoleArgs(
+                role_name=naming.role("sagemaker-execution"),
+                description=f"SageMaker jobs and endpoints of {naming.prefix}",
+                trust_policy=json.dumps(trust_policy()),
+                policy_names=POLICY_NAMES,
+                policies=scope.apply(permission_policies),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.arn = self.role.arn
         self.register_outputs({"arn": self.role.arn, "name": self.role.name})
-
-
-def _as_json(policy_name: str) -> Callable[[dict[str, Document]], str]:
-    return lambda documents: json.dumps(documents[policy_name])

@@ -91,10 +91,18 @@ class TrainingSettings(_Section):
     instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     # SageMaker's MaxRuntimeInSeconds allows up to 28 days.
     max_runtime_minutes: Annotated[int, Field(ge=1, le=28 * 24 * 60)] = 60
+    # ML storage per job instance; encrypted with the stack's key.
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
     metric_name: Annotated[str, AfterValidator(v.metric_name)] = "roc_auc"
     metric_threshold: Fraction = 0.8
-    schedule: ScheduleExpression | None = None
+    # When EventBridge Scheduler starts the retraining pipeline.
+    schedule: ScheduleExpression = "rate(7 days)"
+    # None: on in staging and prod, off in dev (a dev stack should not bill on its own).
+    schedule_enabled: bool | None = None
     auto_approve: bool = False
+    # Train one model with an aws.sagemaker.TrainingJob when the stack is created, so a
+    # new environment has a model before the pipeline first runs.
+    baseline_job: bool = False
 
 
 class ServingSettings(_Section):
@@ -159,6 +167,12 @@ class Settings(BaseModel):
     @property
     def is_prod(self) -> bool:
         return self.environment is Environment.PROD
+
+    @property
+    def retraining_schedule_enabled(self) -> bool:
+        if self.training.schedule_enabled is not None:
+            return self.training.schedule_enabled
+        return self.environment is not Environment.DEV
 
     @property
     def default_tags(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ import asyncio
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -18,11 +19,24 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
 from infra.config import aws_catalog
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The account the plan pretends to run in, unless the stack config names one.
 PLAN_ACCOUNT_ID = "123456789012"
 # rpc's marker for a secret value in deserialized properties.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
+
+
+# SageMaker resource type -> (input holding its name, ARN resource type). SageMaker ARNs
+# carry the name in lower case.
+_SAGEMAKER_NAMED = {
+    "aws:sagemaker/pipeline:Pipeline": ("pipelineName", "pipeline"),
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": (
+        "modelPackageGroupName",
+        "model-package-group",
+    ),
+    "aws:sagemaker/trainingJob:TrainingJob": ("trainingJobName", "training-job"),
+}
 
 
 class UnmockedCallError(Exception):
@@ -71,6 +85,20 @@ class AwsMocks(Mocks):
             outputs["arn"] = f"arn:{self.partition}:iam::{self.account_id}:role/{role_name}"
             outputs["uniqueId"] = (
                 f"AROA{uuid.uuid5(uuid.NAMESPACE_URL, role_name).hex[:17].upper()}"
+            )
+        elif args.typ in _SAGEMAKER_NAMED:
+            name_input, arn_type = _SAGEMAKER_NAMED[args.typ]
+            physical_id = args.inputs.get(name_input, args.name)
+            outputs["arn"] = (
+                f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
+                f"{arn_type}/{physical_id.lower()}"
+            )
+        elif args.typ == "aws:scheduler/schedule:Schedule":
+            physical_id = args.inputs.get("name", args.name)
+            group = args.inputs.get("groupName", "default")
+            outputs["arn"] = (
+                f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
+                f"schedule/{group}/{physical_id}"
             )
         elif args.typ.startswith("aws:"):
             service = args.typ.split(":")[1].split("/")[0]
@@ -191,4 +219,14 @@ def _plain(value: Any) -> Any:
 
 def _asset_fields(value: pulumi.Asset | pulumi.Archive) -> list[tuple[str, Any]]:
     fields = ("path", "text", "uri", "assets")
-    return [(f, getattr(value, f)) for f in fields if getattr(value, f, None) is not None]
+    found = [(f, getattr(value, f)) for f in fields if getattr(value, f, None) is not None]
+    return [(f, _portable_path(v) if f == "path" else v) for f, v in found]
+
+
+def _portable_path(path: str) -> str:
+    # Files the stack builds live in this checkout; show them relative to it, so the plan
+    # is the same on every machine.
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from infra.naming import ArtifactPrefix, CapturePrefix, DataPrefix
 from infra.policies import Document, document
@@ -18,6 +19,21 @@ from infra.policies import Document, document
 SAGEMAKER_JOB_LOG_GROUPS = ("TrainingJobs", "ProcessingJobs", "TransformJobs")
 # The managed scikit-learn container lives in an AWS-owned account that differs per region.
 SKLEARN_IMAGE_REPOSITORY = "sagemaker-scikit-learn"
+
+
+class StackScope(Protocol):
+    """What every role's shared statements (KMS, logs, ECR) need to know about the stack."""
+
+    @property
+    def partition(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def kms_key_arn(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ def s3_policy(scope: ExecutionRoleScope) -> Document:
     )
 
 
-def kms_policy(scope: ExecutionRoleScope) -> Document:
+def kms_policy(scope: StackScope) -> Document:
     return document(
         {
             "Sid": "UseStackKey",
@@ -102,9 +118,16 @@ def kms_policy(scope: ExecutionRoleScope) -> Document:
 
 
 def logs_policy(scope: ExecutionRoleScope) -> Document:
+    return sagemaker_logs_policy(scope, SAGEMAKER_JOB_LOG_GROUPS, endpoints=True)
+
+
+def sagemaker_logs_policy(
+    scope: StackScope, job_log_groups: Sequence[str], *, endpoints: bool = False
+) -> Document:
     base = f"arn:{scope.partition}:logs:{scope.region}:{scope.account_id}:log-group:/aws/sagemaker"
-    groups = [f"{base}/{name}" for name in SAGEMAKER_JOB_LOG_GROUPS]
-    groups.append(f"{base}/Endpoints/{scope.prefix}-*")
+    groups = [f"{base}/{name}" for name in job_log_groups]
+    if endpoints:
+        groups.append(f"{base}/Endpoints/{scope.prefix}-*")
     # Actions are split by the resource type IAM checks them against: group or stream.
     return document(
         {
@@ -122,7 +145,7 @@ def logs_policy(scope: ExecutionRoleScope) -> Document:
     )
 
 
-def ecr_policy(scope: ExecutionRoleScope) -> Document:
+def ecr_policy(scope: StackScope) -> Document:
     repositories = [
         f"arn:{scope.partition}:ecr:{scope.region}:{scope.account_id}:repository/{scope.prefix}-*",
         # Any account, but only the managed scikit-learn repository in this region.

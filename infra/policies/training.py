@@ -1,0 +1,241 @@
+"""Roles of the retraining pipeline: one per job kind, one for the pipeline, one for its schedule.
+
+Each job role can read exactly the inputs its steps mount and write exactly the prefixes its
+steps output to. The pipeline role may only start jobs that run network-isolated, with
+inter-container encryption and this stack's key, and may only pass the two job roles. The
+scheduler role may only start this one pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.naming import ArtifactPrefix, DataPrefix
+from infra.policies import Document, Statement, document
+from infra.policies.execution_role import ecr_policy, kms_policy, sagemaker_logs_policy
+
+# SageMaker Pipelines names the jobs it starts "pipelines-<execution id>-<step>-<token>".
+PIPELINE_JOB_PREFIX = "pipelines-"
+# EventBridge Scheduler's group for schedules that name none.
+DEFAULT_SCHEDULE_GROUP = "default"
+
+
+@dataclass(frozen=True)
+class TrainingScope:
+    partition: str
+    region: str
+    account_id: str
+    prefix: str
+    kms_key_arn: str
+    data_bucket_arn: str
+    artifacts_bucket_arn: str
+    model_package_group: str
+    pipeline_name: str
+    processing_role_arn: str
+    training_role_arn: str
+    schedule_name: str
+
+    def sagemaker_arn(self, resource: str) -> str:
+        return f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:{resource}"
+
+    @property
+    def pipeline_arn(self) -> str:
+        return self.sagemaker_arn(f"pipeline/{self.pipeline_name}")
+
+    @property
+    def schedule_group_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
+            f"schedule-group/{DEFAULT_SCHEDULE_GROUP}"
+        )
+
+    @property
+    def schedule_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
+            f"schedule/{DEFAULT_SCHEDULE_GROUP}/{self.schedule_name}"
+        )
+
+
+def _data(scope: TrainingScope, prefix: str) -> str:
+    return f"{scope.data_bucket_arn}/{prefix}*"
+
+
+def _artifacts(scope: TrainingScope, prefix: str) -> str:
+    return f"{scope.artifacts_bucket_arn}/{prefix}*"
+
+
+def _s3(scope: TrainingScope, *, read: list[str], write: list[str]) -> Document:
+    return document(
+        {
+            "Sid": "ListStackBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [scope.data_bucket_arn, scope.artifacts_bucket_arn],
+        },
+        {
+            "Sid": "ReadStepInputs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": read,
+        },
+        {
+            "Sid": "WriteStepOutputs",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": write,
+        },
+    )
+
+
+def processing_job_policies(scope: TrainingScope) -> dict[str, Document]:
+    """Validate-and-split reads raw data; evaluate reads the model and the test split."""
+    s3 = _s3(
+        scope,
+        read=[
+            _data(scope, DataPrefix.RAW),
+            _data(scope, DataPrefix.PROCESSED),
+            _artifacts(scope, ArtifactPrefix.CODE),
+            _artifacts(scope, ArtifactPrefix.MODELS),
+        ],
+        write=[_data(scope, DataPrefix.PROCESSED), _artifacts(scope, ArtifactPrefix.EVALUATION)],
+    )
+    return {
+        "s3": s3,
+        "kms": kms_policy(scope),
+        "logs": sagemaker_logs_policy(scope, ["ProcessingJobs"]),
+        "ecr": ecr_policy(scope),
+    }
+
+
+def training_job_policies(scope: TrainingScope) -> dict[str, Document]:
+    """Training reads the splits (or, for the baseline job, raw data) and writes models."""
+    s3 = _s3(
+        scope,
+        read=[
+            _data(scope, DataPrefix.RAW),
+            _data(scope, DataPrefix.PROCESSED),
+            _artifacts(scope, ArtifactPrefix.CODE),
+        ],
+        write=[_artifacts(scope, ArtifactPrefix.MODELS)],
+    )
+    return {
+        "s3": s3,
+        "kms": kms_policy(scope),
+        "logs": sagemaker_logs_policy(scope, ["TrainingJobs"]),
+        "ecr": ecr_policy(scope),
+    }
+
+
+def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, str]]:
+    # A request that omits any of these keys fails the condition, so the pipeline cannot
+    # start a job without isolation or with another (or no) key, whatever its definition says.
+    return {
+        "Bool": {
+            "sagemaker:NetworkIsolation": "true",
+            "sagemaker:InterContainerTrafficEncryption": "true",
+        },
+        "ArnEquals": {
+            "sagemaker:VolumeKmsKeyArn": scope.kms_key_arn,
+            "sagemaker:OutputKmsKeyArn": scope.kms_key_arn,
+        },
+    }
+
+
+def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
+    jobs = [
+        scope.sagemaker_arn(f"processing-job/{PIPELINE_JOB_PREFIX}*"),
+        scope.sagemaker_arn(f"training-job/{PIPELINE_JOB_PREFIX}*"),
+    ]
+    group = scope.sagemaker_arn(f"model-package-group/{scope.model_package_group}")
+    packages = scope.sagemaker_arn(f"model-package/{scope.model_package_group}/*")
+    sagemaker = document(
+        {
+            "Sid": "StartSecureJobs",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob"],
+            "Resource": jobs,
+            "Condition": _secure_job_conditions(scope),
+        },
+        {
+            "Sid": "FollowAndStopJobs",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags",
+            ],
+            "Resource": jobs,
+        },
+        {
+            "Sid": "RegisterModelVersions",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            "Resource": [group, packages],
+        },
+    )
+    pass_roles = document(
+        {
+            "Sid": "PassJobRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": [scope.processing_role_arn, scope.training_role_arn],
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        }
+    )
+    # The condition step reads evaluation.json (a PropertyFile) with the pipeline's role.
+    property_files = document(
+        {
+            "Sid": "ReadEvaluationReports",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": _artifacts(scope, ArtifactPrefix.EVALUATION),
+        },
+        {
+            "Sid": "DecryptEvaluationReports",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": scope.kms_key_arn,
+        },
+    )
+    return {"sagemaker": sagemaker, "pass-roles": pass_roles, "property-files": property_files}
+
+
+def scheduler_trust_policy(scope: TrainingScope) -> Document:
+    # Confused-deputy guard as AWS documents it: the source ARN is the schedule group's.
+    return document(
+        {
+            "Sid": "SchedulerAssumesRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": scope.account_id,
+                    "aws:SourceArn": scope.schedule_group_arn,
+                }
+            },
+        }
+    )
+
+
+def scheduler_policies(scope: TrainingScope) -> dict[str, Document]:
+    start: Statement = {
+        "Sid": "StartThisPipeline",
+        "Effect": "Allow",
+        "Action": "sagemaker:StartPipelineExecution",
+        "Resource": scope.pipeline_arn,
+    }
+    # The schedule is encrypted with the stack's key; Scheduler decrypts it as this role.
+    decrypt: Statement = {
+        "Sid": "DecryptThisSchedule",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": scope.kms_key_arn,
+        "Condition": {
+            "StringEquals": {"kms:EncryptionContext:aws:scheduler:schedule:arn": scope.schedule_arn}
+        },
+    }
+    return {"start-pipeline": document(start), "kms": document(decrypt)}

@@ -1,0 +1,1 @@
+"""SageMaker Pipelines definitions, built offline with the SageMaker v3 SDK."""
