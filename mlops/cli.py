@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from infra.config.settings import Settings
+
 app = typer.Typer(
     name="mlops",
-    help="MLOps on AWS SageMaker with Pulumi: plan stacks offline, train and serve locally.",
+    help="MLOps on AWS SageMaker with Pulumi: plan stacks offline, train and serve locally, "
+    "run the deployed pipelines.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+pipeline_app = typer.Typer(
+    help="Start and follow the stack's SageMaker pipelines.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
 console = Console()
 errors = Console(stderr=True)
 
 
 @app.callback()
 def _root() -> None:
-    """Keeps `plan` a subcommand even while it is the only one."""
+    """Plan stacks, train and serve locally, and run the stack's pipelines."""
 
 
 @app.command()
@@ -196,6 +204,69 @@ def serve(
         else None
     )
     uvicorn.Server(server_config(create_app(loaded, capture), host, port)).run()
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name, e.g. dev.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Pipeline parameter as Name=value (repeatable)."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the steps until the run ends.")
+    ] = False,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between status checks while waiting.")
+    ] = 15.0,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(help="SageMaker endpoint, e.g. a moto server (default: AWS).", envvar=None),
+    ] = None,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project-dir", help="Folder with Pulumi.yaml (default: search upwards)."),
+    ] = None,
+) -> None:
+    """Start STACK's training pipeline now; with --wait, report each step until it ends."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.naming import Naming
+    from pipelines.runner import PipelineRunError, PipelineRunner, parse_parameters
+
+    settings = _stack_settings(stack, project_dir)
+    naming = Naming(prefix=settings.prefix, region=settings.region, partition=settings.partition)
+    client = boto3.client("sagemaker", region_name=settings.region, endpoint_url=endpoint_url)
+    runner = PipelineRunner(client, naming.training_pipeline, poll_seconds=poll_seconds)
+    try:
+        arn = runner.start(parse_parameters(params or []))
+        console.print(f"started {naming.training_pipeline}: {arn}", soft_wrap=True)
+        if not wait:
+            return
+        with console.status(f"following {naming.training_pipeline}"):
+            result = runner.follow(
+                arn, on_event=lambda line: console.print(f"  {line}", soft_wrap=True)
+            )
+    except PipelineRunError as exc:
+        _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(f"AWS refused the request: {exc}")
+    if not result.succeeded:
+        _fail(f"{naming.training_pipeline} {result.status.lower()}: {result.failure_reason}")
+    console.print(f"[green]{naming.training_pipeline} succeeded[/]")
+
+
+def _stack_settings(stack: str, project_dir: Path | None) -> Settings:
+    """The stack's validated settings, read from its Pulumi.<stack>.yaml."""
+    from infra.config.loader import ConfigError, settings_from_config
+    from infra.plan.project import ProjectError, find_project_dir, load_stack_config
+
+    try:
+        config = load_stack_config(find_project_dir(project_dir or Path.cwd()), stack)
+        return settings_from_config(config.values, project=config.project, stack=stack)
+    except (ProjectError, ConfigError) as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str) -> NoReturn:

@@ -1,0 +1,364 @@
+"""The retraining pipeline's definition: step graph, parameters, images, URIs, encryption.
+
+Most tests read the definition exactly as each stack's plan hands it to
+aws.sagemaker.Pipeline; the determinism and offline tests build it in fresh processes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, PlannedStack
+
+from infra.plan.project import load_stack_config
+from infra.plan.runner import plan_config
+from infra.stack_files import build_code, build_dataset
+
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+ACCOUNT = "123456789012"
+SKLEARN_IMAGE_ACCOUNTS = {
+    # AWS's published registry of the managed scikit-learn image, per region.
+    "eu-west-1": "141502667606.dkr.ecr.eu-west-1.amazonaws.com",
+    "us-east-1": "683313688378.dkr.ecr.us-east-1.amazonaws.com",
+    "ap-southeast-2": "783357654285.dkr.ecr.ap-southeast-2.amazonaws.com",
+}
+
+
+def definition_of(stack: PlannedStack) -> dict[str, Any]:
+    raw = stack.one(PIPELINE, "training").inputs["pipelineDefinition"]
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
+def steps_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step by name, including those nested in the condition's branches."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def visit(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            found[step["Name"]] = step
+            arguments = step.get("Arguments", {})
+            visit(arguments.get("IfSteps", []))
+            visit(arguments.get("ElseSteps", []))
+
+    visit(definition["Steps"])
+    return found
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def gets_in(value: Any) -> set[str]:
+    """The pipeline references ({"Get": ...}) a step's arguments use."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if set(value) == {"Get"}:
+            found.add(value["Get"])
+        for item in value.values():
+            found |= gets_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= gets_in(item)
+    return found
+
+
+@pytest.fixture
+def definition(stack: PlannedStack) -> dict[str, Any]:
+    return definition_of(stack)
+
+
+def test_steps_run_process_train_evaluate_then_the_gate(definition: dict[str, Any]) -> None:
+    top = [(s["Name"], s["Type"]) for s in definition["Steps"]]
+    assert top == [
+        ("ValidateAndSplit", "Processing"),
+        ("Train", "Training"),
+        ("Evaluate", "Processing"),
+        ("CheckMetric", "Condition"),
+    ]
+    steps = steps_of(definition)
+    # Dependencies are data dependencies: each step reads the outputs of the one before.
+    assert gets_in(steps["Train"]["Arguments"]) >= {
+        "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri",
+        "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['validation'].S3Output.S3Uri",
+    }
+    assert gets_in(steps["Evaluate"]["Arguments"]) >= {
+        "Steps.Train.ModelArtifacts.S3ModelArtifacts",
+        "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri",
+    }
+    # The test split never reaches training.
+    assert not any("Outputs['test']" in g for g in gets_in(steps["Train"]["Arguments"]))
+
+
+def test_the_gate_compares_the_configured_metric_with_the_threshold_parameter(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    check = steps_of(definition)["CheckMetric"]["Arguments"]
+    (condition,) = check["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"] == {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+            # roc_auc in config is "auc" in Model Monitor's model-quality layout.
+            "Path": "binary_classification_metrics.auc.value",
+        }
+    }
+    assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
+
+    evaluate = steps_of(definition)["Evaluate"]
+    assert evaluate["PropertyFiles"] == [
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+
+
+def test_a_failed_gate_quotes_the_metric_and_the_threshold(definition: dict[str, Any]) -> None:
+    fail = steps_of(definition)["MetricBelowThreshold"]
+    assert fail["Type"] == "Fail"
+    message = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0] == "roc_auc on the test split is"
+    assert message[1]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    assert {"Get": "Parameters.MetricThreshold"} in message
+
+
+def test_registration_attaches_metrics_and_the_approval_the_stack_asks_for(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    register = steps_of(definition)["RegisterModel"]
+    assert register["Type"] == "RegisterModel"
+    arguments = register["Arguments"]
+    assert arguments["ModelPackageGroupName"] == f"churn-{stack.stack}-models"
+    assert arguments["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+        "evaluation.json",
+    ]
+    (container,) = arguments["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    # The model archive carries its handler (training.train writes code/inference.py).
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+    approval = {p["Name"]: p for p in definition["Parameters"]}["ModelApprovalStatus"]
+    # Only dev's config relaxes the manual approval.
+    expected = "Approved" if stack.stack == "dev" else "PendingManualApproval"
+    assert approval["DefaultValue"] == expected
+
+
+def test_parameters_default_to_the_stacks_config(
+    stack: PlannedStack, definition: dict[str, Any], raw_config: Callable[[str], dict[str, str]]
+) -> None:
+    training = json.loads(raw_config(stack.stack)["mlops:training"])
+    parameters = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]}
+    dataset = build_dataset()
+    assert parameters == {
+        "InputDataUri": ("String", f"s3://{stack.outputs['dataBucket']}/{dataset.prefix}"),
+        "ProcessingInstanceType": ("String", training["processingInstanceType"]),
+        "TrainingInstanceType": ("String", training["instanceType"]),
+        "MetricThreshold": ("Float", training["metricThreshold"]),
+        "ModelApprovalStatus": ("String", parameters["ModelApprovalStatus"][1]),
+    }
+    steps = steps_of(definition)
+    assert steps["ValidateAndSplit"]["Arguments"]["ProcessingResources"]["ClusterConfig"][
+        "InstanceType"
+    ] == {"Get": "Parameters.ProcessingInstanceType"}
+    assert steps["Train"]["Arguments"]["ResourceConfig"]["InstanceType"] == {
+        "Get": "Parameters.TrainingInstanceType"
+    }
+    raw_input = steps["ValidateAndSplit"]["Arguments"]["ProcessingInputs"][0]
+    assert raw_input["S3Input"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
+
+
+def test_every_s3_uri_is_in_this_stacks_buckets(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    ours = (f"s3://{stack.outputs['dataBucket']}/", f"s3://{stack.outputs['artifactsBucket']}/")
+    uris = [s for s in strings_in(definition) if s.startswith("s3://")]
+    assert uris
+    for uri in uris:
+        assert uri.startswith(ours), uri
+
+
+def test_code_uris_are_the_content_hashed_objects_pulumi_uploads(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    code = build_code()
+    artifacts = f"s3://{stack.outputs['artifactsBucket']}"
+    sourcedir = f"{artifacts}/{code.sourcedir.key}"
+    assert code.sourcedir.sha256[:16] in code.sourcedir.key
+    assert code.runner.sha256[:16] in code.runner.key
+    steps = steps_of(definition)
+    for name in ("ValidateAndSplit", "Evaluate"):
+        inputs = {
+            i["InputName"]: i["S3Input"] for i in steps[name]["Arguments"]["ProcessingInputs"]
+        }
+        assert inputs["bundle"]["S3Uri"] == sourcedir
+        assert inputs["code"]["S3Uri"] == f"{artifacts}/{code.runner.key}"
+        entry = steps[name]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+        assert entry == ["python3", "/opt/ml/processing/input/code/bundle_runner.py"]
+    train = steps["Train"]["Arguments"]
+    channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
+    assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == sourcedir
+    assert train["HyperParameters"]["sagemaker_submit_directory"] == (
+        "/opt/ml/input/data/code/sourcedir.tar.gz"
+    )
+    assert train["HyperParameters"]["sagemaker_program"] == "train.py"
+    uploaded = {r.inputs["key"] for r in stack.all("aws:s3/bucketObjectv2:BucketObjectv2")}
+    assert {code.sourcedir.key, code.runner.key} <= uploaded
+
+
+def test_jobs_run_as_their_own_roles_on_the_regions_sklearn_image(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/churn-{stack.stack}"
+    image = f"{SKLEARN_IMAGE_ACCOUNTS['eu-west-1']}/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    steps = steps_of(definition)
+    for name in ("ValidateAndSplit", "Evaluate"):
+        assert steps[name]["Arguments"]["RoleArn"] == f"{role}-processing-job"
+        assert steps[name]["Arguments"]["AppSpecification"]["ImageUri"] == image
+    assert steps["Train"]["Arguments"]["RoleArn"] == f"{role}-training-job"
+    assert steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image
+    registered = steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]
+    assert registered["Image"] == image
+
+
+@pytest.mark.parametrize("region", sorted(SKLEARN_IMAGE_ACCOUNTS))
+def test_the_image_follows_the_stacks_region(region: str) -> None:
+    config = load_stack_config(REPO, "dev")
+    in_region = replace(config, values={**config.values, "aws:region": region})
+    definition = definition_of(PlannedStack(plan_config(in_region)))
+    expected = f"{SKLEARN_IMAGE_ACCOUNTS[region]}/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    images = {s for s in strings_in(definition) if ".dkr.ecr." in s}
+    assert images == {expected}
+    assert all(
+        uri.split("/")[2].endswith(f"-{region}")
+        for uri in strings_in(definition)
+        if uri.startswith("s3://")
+    )
+
+
+def test_every_job_is_isolated_and_encrypted_with_the_stack_key(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    key = stack.outputs["kmsKeyArn"]
+    steps = steps_of(definition)
+    for name in ("ValidateAndSplit", "Evaluate"):
+        arguments = steps[name]["Arguments"]
+        assert arguments["NetworkConfig"] == {
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+        }
+        assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == key
+    train = steps["Train"]["Arguments"]
+    assert train["EnableNetworkIsolation"] is True
+    assert train["EnableInterContainerTrafficEncryption"] is True
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == key
+    assert train["OutputDataConfig"]["KmsKeyId"] == key
+    assert train["OutputDataConfig"]["S3OutputPath"] == (
+        f"s3://{stack.outputs['artifactsBucket']}/models"
+    )
+
+
+def test_outputs_are_written_per_execution_so_runs_never_overwrite_each_other(
+    definition: dict[str, Any],
+) -> None:
+    steps = steps_of(definition)
+    outputs = [
+        o["S3Output"]["S3Uri"]["Std:Join"]["Values"]
+        for name in ("ValidateAndSplit", "Evaluate")
+        for o in steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    ]
+    assert len(outputs) == 5  # train, validation, test, report, evaluation
+    for values in outputs:
+        assert {"Get": "Execution.PipelineExecutionId"} in values
+
+
+# --- determinism and side effects -----------------------------------------------------------
+
+_BUILD_IN_A_FRESH_PROCESS = """
+import socket, sys
+attempts = []
+def refuse(self, address):
+    attempts.append(address)
+    raise OSError(f"network is off in this test: {address}")
+socket.socket.connect = refuse
+socket.create_connection = lambda address, *a, **k: refuse(None, address)
+
+from infra.plan.project import load_stack_config
+from infra.plan.runner import plan_config
+plan = plan_config(load_stack_config(__import__("pathlib").Path(sys.argv[1]), sys.argv[2]))
+(pipeline,) = [r for r in plan.resources if r.type == "aws:sagemaker/pipeline:Pipeline"]
+assert not attempts, attempts
+sys.stdout.write(pipeline.inputs["pipelineDefinition"])
+"""
+
+
+def _definition_in_fresh_process(stack: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _BUILD_IN_A_FRESH_PROCESS, str(REPO), stack],
+        capture_output=True, text=True, check=False, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_two_builds_are_byte_identical_and_touch_no_network(tmp_path: Path) -> None:
+    # No credentials and no region anywhere: the build must not need either.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    first = _definition_in_fresh_process("prod", env)
+    second = _definition_in_fresh_process("prod", env)
+    assert first == second
+    assert json.loads(first)["Steps"]
+    assert not (tmp_path / ".sagemaker").exists()
+
+
+def test_the_adapter_refuses_any_aws_call_the_sdk_would_make() -> None:
+    from pipelines import sdk
+
+    session = sdk.offline_session("eu-west-1", default_bucket="some-bucket")
+    with pytest.raises(sdk.OfflineSdkError, match="tried to call AWS"):
+        session.boto_session.client("s3").list_buckets()
+    # It is the stack's bucket, never a generated sagemaker-<region>-<account> one.
+    assert session.default_bucket() == "some-bucket"
+
+
+def test_the_adapter_leaves_the_process_environment_as_it_found_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from pipelines import sdk
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "false")
+    with sdk.sdk_environment():
+        assert os.environ["AWS_DEFAULT_REGION"] == sdk.IMPORT_REGION
+        assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert "AWS_DEFAULT_REGION" not in os.environ
+    assert os.environ["AWS_EC2_METADATA_DISABLED"] == "false"
