@@ -80,7 +80,11 @@ class PipelineRunner:
         try:
             described = self.client.describe_pipeline(PipelineName=self.pipeline_name)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFound":
+            # SageMaker documents ResourceNotFound; moto answers a ValidationException.
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ResourceNotFound" or "Could not find" in error.get(
+                "Message", ""
+            ):
                 raise PipelineRunError(
                     f"pipeline {self.pipeline_name} does not exist here; deploy the stack "
                     "first (pulumi up)"
