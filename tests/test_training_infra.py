@@ -84,7 +84,9 @@ def test_code_and_data_are_uploaded_under_their_hash_with_the_stack_key(
 def test_the_pipeline_waits_for_its_code_data_and_permissions(stack: PlannedStack) -> None:
     depends = set(stack.one(PIPELINE, "training").depends_on)
     needed = [o.urn for o in stack.all(OBJECT)]
-    needed += [p.urn for p in stack.all(ROLE_POLICY) if p.name.startswith("training-pipeline-")]
+    pipeline_role = f"churn-{stack.stack}-training-pipeline"
+    needed += [p.urn for p in stack.all(ROLE_POLICY) if p.inputs["role"] == pipeline_role]
+    assert len(needed) == 4 + 3
     assert set(needed) <= depends
 
 
@@ -168,7 +170,7 @@ def test_the_pipeline_role_starts_only_isolated_encrypted_jobs_as_the_job_roles(
 
 def _writes(stack: PlannedStack, role_suffix: str) -> set[str]:
     s3 = _policies(stack, role_suffix)["s3"]
-    return set(_statement(s3, "WriteStepOutputs")["Resource"])
+    return set(_statement(s3, "WriteJobOutputs")["Resource"])
 
 
 def test_each_job_role_writes_only_its_steps_outputs(stack: PlannedStack) -> None:

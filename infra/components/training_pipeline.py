@@ -9,7 +9,8 @@ stack is created, from the same image, code and data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +18,7 @@ import pulumi_aws as aws
 from infra.components.service_role import ServiceRole, ServiceRoleArgs
 from infra.config.settings import Settings
 from infra.naming import Naming
+from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
 from infra.policies.training import (
     TrainingScope,
@@ -43,6 +45,11 @@ SCHEDULE_RETRY_ATTEMPTS = 3
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
 # Pulumi waits for the baseline job to finish; allow its runtime plus provisioning.
 BASELINE_PROVISIONING_MINUTES = 30
+
+
+# Policy builders are pure functions of a scope; calling one on placeholders tells the
+# component its policy names before any Output resolves.
+_PLACEHOLDER_SCOPE = TrainingScope(*(["placeholder"] * len(fields(TrainingScope))))
 
 
 @dataclass(frozen=True)
@@ -124,39 +131,29 @@ class TrainingPipeline(pulumi.ComponentResource):
         ).apply(scope_of)
         sagemaker_trust = json.dumps(sagemaker_trust_policy())
 
-        self.processing_role = ServiceRole(
-            f"{name}-processing-job",
-            ServiceRoleArgs(
-                role_name=naming.role("processing-job"),
-                description=f"Processing jobs of the {naming.training_pipeline} pipeline",
-                trust_policy=sagemaker_trust,
-                policy_names=("s3", "kms", "logs", "ecr"),
-                policies=scope.apply(processing_job_policies),
-            ),
-            opts=child,
+        def sagemaker_role(
+            suffix: str,
+            description: str,
+            policies: Callable[[TrainingScope], dict[str, Document]],
+        ) -> ServiceRole:
+            return ServiceRole(
+                f"{name}-{suffix}",
+                ServiceRoleArgs(
+                    role_name=naming.role(suffix),
+                    description=f"{description} of the {naming.training_pipeline} pipeline",
+                    trust_policy=sagemaker_trust,
+                    # Names are static so every policy shows in a preview.
+                    policy_names=tuple(policies(_PLACEHOLDER_SCOPE)),
+                    policies=scope.apply(policies),
+                ),
+                opts=child,
+            )
+
+        self.processing_role = sagemaker_role(
+            "processing-job", "Processing jobs", processing_job_policies
         )
-        self.training_role = ServiceRole(
-            f"{name}-training-job",
-            ServiceRoleArgs(
-                role_name=naming.role("training-job"),
-                description=f"Training jobs of the {naming.training_pipeline} pipeline",
-                trust_policy=sagemaker_trust,
-                policy_names=("s3", "kms", "logs", "ecr"),
-                policies=scope.apply(training_job_policies),
-            ),
-            opts=child,
-        )
-        self.pipeline_role = ServiceRole(
-            f"{name}-pipeline",
-            ServiceRoleArgs(
-                role_name=naming.role("training-pipeline"),
-                description=f"Runs the {naming.training_pipeline} pipeline's steps",
-                trust_policy=sagemaker_trust,
-                policy_names=("sagemaker", "pass-roles", "property-files"),
-                policies=scope.apply(pipeline_policies),
-            ),
-            opts=child,
-        )
+        self.training_role = sagemaker_role("training-job", "Training jobs", training_job_policies)
+        self.pipeline_role = sagemaker_role("training-pipeline", "The steps", pipeline_policies)
 
         image = _image_uri(naming.region)
         resolved = pulumi.Output.all(
@@ -194,7 +191,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 role_name=naming.role("training-schedule"),
                 description=f"Lets EventBridge Scheduler start {naming.training_pipeline}",
                 trust_policy=scope.apply(lambda s: json.dumps(scheduler_trust_policy(s))),
-                policy_names=("start-pipeline", "kms"),
+                policy_names=tuple(scheduler_policies(_PLACEHOLDER_SCOPE)),
                 policies=scope.apply(scheduler_policies),
             ),
             opts=child,

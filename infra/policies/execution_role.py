@@ -76,24 +76,35 @@ def s3_policy(scope: ExecutionRoleScope) -> Document:
         *_objects(scope.artifacts_bucket_arn, [ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION]),
         *_objects(scope.capture_bucket_arn, list(CapturePrefix)),
     ]
+    return bucket_access_policy(
+        buckets=scope.bucket_arns,
+        read=[f"{arn}/*" for arn in scope.bucket_arns],
+        write=write_targets,
+    )
+
+
+def bucket_access_policy(
+    *, buckets: Sequence[str], read: Sequence[str], write: Sequence[str]
+) -> Document:
+    """List the buckets, read objects under ``read``, write only under ``write``."""
     return document(
         {
             "Sid": "ListStackBuckets",
             "Effect": "Allow",
             "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": scope.bucket_arns,
+            "Resource": list(buckets),
         },
         {
-            "Sid": "ReadStackObjects",
+            "Sid": "ReadInputs",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": [f"{arn}/*" for arn in scope.bucket_arns],
+            "Resource": list(read),
         },
         {
             "Sid": "WriteJobOutputs",
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": write_targets,
+            "Resource": list(write),
         },
     )
 

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from infra.naming import ArtifactPrefix, DataPrefix
 from infra.policies import Document, Statement, document
-from infra.policies.execution_role import ecr_policy, kms_policy, sagemaker_logs_policy
+from infra.policies.execution_role import (
+    bucket_access_policy,
+    ecr_policy,
+    kms_policy,
+    sagemaker_logs_policy,
+)
 
 # SageMaker Pipelines names the jobs it starts "pipelines-<execution id>-<step>-<token>".
 PIPELINE_JOB_PREFIX = "pipelines-"
@@ -65,33 +70,24 @@ def _artifacts(scope: TrainingScope, prefix: str) -> str:
     return f"{scope.artifacts_bucket_arn}/{prefix}*"
 
 
-def _s3(scope: TrainingScope, *, read: list[str], write: list[str]) -> Document:
-    return document(
-        {
-            "Sid": "ListStackBuckets",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": [scope.data_bucket_arn, scope.artifacts_bucket_arn],
-        },
-        {
-            "Sid": "ReadStepInputs",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": read,
-        },
-        {
-            "Sid": "WriteStepOutputs",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": write,
-        },
-    )
+def _job_policies(
+    scope: TrainingScope, log_group: str, *, read: list[str], write: list[str]
+) -> dict[str, Document]:
+    return {
+        "s3": bucket_access_policy(
+            buckets=[scope.data_bucket_arn, scope.artifacts_bucket_arn], read=read, write=write
+        ),
+        "kms": kms_policy(scope),
+        "logs": sagemaker_logs_policy(scope, [log_group]),
+        "ecr": ecr_policy(scope),
+    }
 
 
 def processing_job_policies(scope: TrainingScope) -> dict[str, Document]:
     """Validate-and-split reads raw data; evaluate reads the model and the test split."""
-    s3 = _s3(
+    return _job_policies(
         scope,
+        "ProcessingJobs",
         read=[
             _data(scope, DataPrefix.RAW),
             _data(scope, DataPrefix.PROCESSED),
@@ -100,18 +96,13 @@ def processing_job_policies(scope: TrainingScope) -> dict[str, Document]:
         ],
         write=[_data(scope, DataPrefix.PROCESSED), _artifacts(scope, ArtifactPrefix.EVALUATION)],
     )
-    return {
-        "s3": s3,
-        "kms": kms_policy(scope),
-        "logs": sagemaker_logs_policy(scope, ["ProcessingJobs"]),
-        "ecr": ecr_policy(scope),
-    }
 
 
 def training_job_policies(scope: TrainingScope) -> dict[str, Document]:
     """Training reads the splits (or, for the baseline job, raw data) and writes models."""
-    s3 = _s3(
+    return _job_policies(
         scope,
+        "TrainingJobs",
         read=[
             _data(scope, DataPrefix.RAW),
             _data(scope, DataPrefix.PROCESSED),
@@ -119,12 +110,6 @@ def training_job_policies(scope: TrainingScope) -> dict[str, Document]:
         ],
         write=[_artifacts(scope, ArtifactPrefix.MODELS)],
     )
-    return {
-        "s3": s3,
-        "kms": kms_policy(scope),
-        "logs": sagemaker_logs_policy(scope, ["TrainingJobs"]),
-        "ecr": ecr_policy(scope),
-    }
 
 
 def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, str]]:
