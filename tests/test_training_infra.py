@@ -49,7 +49,10 @@ def _plan_with(stack: str, training: dict[str, Any]) -> PlannedStack:
 
 def test_registry_pipeline_and_schedule_are_named_for_the_stack(stack: PlannedStack) -> None:
     prefix = f"churn-{stack.stack}"
-    assert stack.one(GROUP, "training").inputs["modelPackageGroupName"] == f"{prefix}-models"
+    group = stack.one(GROUP, "training")
+    assert group.inputs["modelPackageGroupName"] == f"{prefix}-models"
+    # Prod's model history outlives the stack, like its data.
+    assert group.protect is group.retain_on_delete is (stack.stack == "prod")
     pipeline = stack.one(PIPELINE, "training")
     assert pipeline.inputs["pipelineName"] == f"{prefix}-training"
     assert pipeline.inputs["roleArn"] == _role(stack, "training-pipeline")

@@ -105,7 +105,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             name,
             model_package_group_name=naming.model_package_group,
             model_package_group_description=f"Versions of the {naming.prefix} model",
-            opts=child,
+            # The registry's history (versions, approvals, metrics) is data: prod keeps it.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=settings.storage.protect_data,
+                retain_on_delete=settings.storage.protect_data,
+            ),
         )
 
         def scope_of(values: list[str]) -> TrainingScope:
