@@ -95,12 +95,12 @@ def build_code() -> CodeFiles:
 
 
 def build_dataset() -> DatasetFiles:
-    """The shipped dataset in training.ingest's layout: raw/<dataset>/<sha[:16]>/..."""
+    """The shipped dataset in exactly the layout training.ingest writes."""
     from training import dataset, ingest
 
     frame = dataset.load_shipped()
     data = ingest.to_csv_bytes(frame)
-    version_dir = f"raw/{ingest.DATASET_NAME}/{sha256_bytes(data)[:HASH_CHARS]}"
+    version_dir = ingest.version_key(data)
     manifest = ingest.manifest_json(data, frame, dataset.SOURCE)
     csv = _write_at(data, version_dir, ingest.FILE_NAME, "text/csv")
     return DatasetFiles(

@@ -43,7 +43,7 @@ def ingest(dest: str, frame: pd.DataFrame | None = None, source: str = ds.SOURCE
     frame = ds.load_shipped() if frame is None else frame
     data = to_csv_bytes(frame)
     digest = sha256_bytes(data)
-    version_dir = uri.join(dest, "raw", DATASET_NAME, digest[:16])
+    version_dir = uri.join(dest, version_key(data))
     data_uri = uri.join(version_dir, FILE_NAME)
 
     created = not uri.exists(data_uri)
@@ -53,6 +53,11 @@ def ingest(dest: str, frame: pd.DataFrame | None = None, source: str = ds.SOURCE
     version = RawVersion(data_uri, digest, len(frame), source, created)
     uri.write_bytes(uri.join(dest, "raw", DATASET_NAME, "latest.json"), _json(asdict(version)))
     return version
+
+
+def version_key(data: bytes) -> str:
+    """Where a raw version lives, relative to the destination: one place for the layout."""
+    return f"raw/{DATASET_NAME}/{sha256_bytes(data)[:16]}"
 
 
 def manifest_json(data: bytes, frame: pd.DataFrame, source: str) -> bytes:
