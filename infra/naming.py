@@ -45,6 +45,30 @@ class CapturePrefix(enum.StrEnum):
     MONITORING = "monitoring/"
 
 
+class Variant(enum.StrEnum):
+    """Endpoint variant names; autoscaling and alarms address the variant by name."""
+
+    PRIMARY = "primary"
+    SHADOW = "shadow"
+
+
+class EndpointAlarm(enum.StrEnum):
+    """Alarms on the endpoint; a blue/green update rolls back when any of them fires."""
+
+    ERROR_RATE_5XX = "5xx-rate"
+    ERROR_RATE_4XX = "4xx-rate"
+    LATENCY_P99 = "latency-p99"
+
+
+def endpoint_name(prefix: str) -> str:
+    return f"{prefix}-endpoint"
+
+
+def endpoint_alarm_name(prefix: str, alarm: EndpointAlarm) -> str:
+    # Starts with the endpoint name, so one AlarmNamePrefix finds all of an endpoint's alarms.
+    return f"{endpoint_name(prefix)}-{alarm}"
+
+
 def bucket_name(prefix: str, purpose: BucketPurpose, account_id: str, region: str) -> str:
     return f"{prefix}-{purpose}-{account_id}-{region}"
 
@@ -77,6 +101,13 @@ class Naming:
     @property
     def retraining_schedule(self) -> str:
         return f"{self.prefix}-retraining"
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_name(self.prefix)
+
+    def endpoint_alarm(self, alarm: EndpointAlarm) -> str:
+        return endpoint_alarm_name(self.prefix, alarm)
 
     @property
     def kms_alias(self) -> str:

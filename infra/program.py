@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.model_endpoint import ModelEndpoint, ModelEndpointArgs
 from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.loader import ConfigError, load_settings
@@ -57,6 +58,24 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
         opts=in_account,
     )
 
+    serving = None
+    if settings.serving.model is not None:
+        serving = ModelEndpoint(
+            "serving",
+            ModelEndpointArgs(
+                settings=settings,
+                naming=naming,
+                account_id=account,
+                kms_key_arn=storage.key.arn,
+                artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+                capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+            ),
+            # The registry must exist before a model can name one of its packages.
+            opts=pulumi.ResourceOptions(
+                providers={"aws": provider}, depends_on=[training.model_package_group]
+            ),
+        )
+
     pulumi.export("environment", settings.environment.value)
     pulumi.export("region", settings.region)
     pulumi.export("kmsKeyArn", storage.key.arn)
@@ -68,6 +87,11 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
     pulumi.export("modelPackageGroupName", training.model_package_group.model_package_group_name)
     pulumi.export("retrainingScheduleState", training.schedule.state)
     pulumi.export("codeSourcedirKey", code.sourcedir.key)
+    if serving is not None:
+        pulumi.export("endpointName", serving.endpoint.name)
+        pulumi.export("endpointConfigName", serving.configuration.name)
+        pulumi.export("servingModelName", serving.model.name)
+        pulumi.export("rollbackAlarmNames", serving.alarms.names)
     if training.baseline_job is not None:
         pulumi.export("baselineTrainingJobName", training.baseline_job.training_job_name)
 

@@ -126,7 +126,8 @@ def test_star_only_actions_each_carry_a_reason(action: str) -> None:
 
 def test_log_actions_target_the_resource_type_iam_checks(stack: PlannedStack) -> None:
     logs_policies = [p for p in stack.all(ROLE_POLICY) if p.inputs["name"] == "logs"]
-    assert len(logs_policies) == 3  # execution role, processing jobs, training jobs
+    # execution role, processing jobs, training jobs, serving
+    assert len(logs_policies) == 4
     for policy in logs_policies:
         logs = {s["Sid"]: s for s in stack.document(policy)["Statement"]}
         groups = logs["ManageSageMakerLogGroups"]
@@ -135,6 +136,6 @@ def test_log_actions_target_the_resource_type_iam_checks(stack: PlannedStack) ->
         assert all(r.endswith(":log-stream:*") for r in streams["Resource"])
         assert set(streams["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
         endpoint_logs = f"log-group:/aws/sagemaker/Endpoints/churn-{stack.stack}-*"
-        # Only the role endpoints run as may write endpoint logs.
-        is_execution_role = policy.inputs["role"].endswith("-sagemaker-execution")
-        assert (endpoint_logs in " ".join(groups["Resource"])) == is_execution_role
+        # Only the roles endpoints run as may write endpoint logs.
+        endpoint_role = policy.inputs["role"].endswith(("-sagemaker-execution", "-serving"))
+        assert (endpoint_logs in " ".join(groups["Resource"])) == endpoint_role

@@ -89,7 +89,7 @@ def test_malformed_stack_file(project: Path) -> None:
 def test_config_key_of_the_wrong_type(project: Path) -> None:
     text = (project / "Pulumi.dev.yaml").read_text()
     (project / "Pulumi.dev.yaml").write_text(
-        text.replace("dataCapturePercent: 100", "dataCapturePercent: lots")
+        text.replace("dataCapturePercent: 0", "dataCapturePercent: lots")
     )
     code, output = _plan("--stack", "dev", cwd=project)
     assert code == 1

@@ -105,8 +105,90 @@ class TrainingSettings(_Section):
     baseline_job: bool = False
 
 
+class TrafficShift(enum.StrEnum):
+    """How a blue/green update moves traffic to the new fleet (SageMaker TrafficRoutingConfig)."""
+
+    CANARY = "canary"
+    LINEAR = "linear"
+    ALL_AT_ONCE = "all_at_once"
+
+
+class ModelRef(_Section):
+    """Which model a stack serves: exactly one of the three ways to name it.
+
+    ``packageVersion`` is a version in this stack's own registry (what ``mlops promote``
+    writes); ``packageArn`` names any registered package; ``dataUri`` serves a raw
+    ``model.tar.gz`` under the stack's artifacts bucket, for bootstrapping.
+    """
+
+    package_version: Annotated[int, Field(ge=1)] | None = None
+    package_arn: Annotated[str, AfterValidator(v.model_package_arn)] | None = None
+    data_uri: Annotated[str, AfterValidator(v.model_data_uri)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelRef:
+        given = [
+            name
+            for name, value in (
+                ("packageVersion", self.package_version),
+                ("packageArn", self.package_arn),
+                ("dataUri", self.data_uri),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "name the model exactly one way: packageVersion, packageArn or dataUri"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class DeploymentSettings(_Section):
+    """Blue/green update of the endpoint, rolled back by the endpoint's alarms."""
+
+    # None: canary on instance endpoints, all at once on serverless ones.
+    strategy: TrafficShift | None = None
+    # Canary: share of capacity that takes traffic first (at most 50). Linear: share added
+    # per step (10-50). SageMaker's CapacitySize limits.
+    step_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    # Bake time per step, watched by the rollback alarms (WaitIntervalInSeconds 0-3600).
+    wait_minutes: Annotated[int, Field(ge=0, le=60)] = 10
+    # How long the old fleet stays up after the shift (TerminationWaitInSeconds 0-3600).
+    termination_wait_minutes: Annotated[int, Field(ge=0, le=60)] = 5
+    # Whole update deadline; the provider allows 600-14400 s.
+    max_minutes: Annotated[int, Field(ge=10, le=240)] = 120
+
+    @model_validator(mode="after")
+    def _fits_in_deadline(self) -> DeploymentSettings:
+        if self.strategy is TrafficShift.LINEAR and self.step_percent < 10:
+            raise ConfigKeyError(
+                "serving.deployment.stepPercent",
+                f"must be 10-50 for a linear shift (SageMaker's LinearStepSize); "
+                f"got {self.step_percent}",
+            )
+        steps = -(-100 // self.step_percent) if self.strategy is TrafficShift.LINEAR else 2
+        needed = steps * self.wait_minutes + self.termination_wait_minutes
+        if self.max_minutes <= needed:
+            raise ConfigKeyError(
+                "serving.deployment.maxMinutes",
+                f"must exceed the update's own waits ({needed} minutes: {steps} baking "
+                f"step(s) of {self.wait_minutes} plus {self.termination_wait_minutes} before "
+                f"the old fleet ends); got {self.max_minutes}",
+            )
+        return self
+
+
 class ServingSettings(_Section):
+    # None: the stack declares no endpoint yet (e.g. before the first model is registered).
+    model: ModelRef | None = None
+    # A second model that receives a copy of live traffic; its responses are discarded.
+    shadow: ModelRef | None = None
+    shadow_percent: Annotated[int, Field(ge=1, le=100)] = 100
+    deployment: DeploymentSettings = DeploymentSettings()
     kind: EndpointKind = EndpointKind.INSTANCE
+    # SageMaker cannot isolate serverless models; a serverless stack must say false here.
+    network_isolation: bool = True
     instance_type: EndpointInstanceType = "ml.m5.large"
     instance_count: Annotated[int, Field(ge=1, le=100)] = 2
     min_instances: Annotated[int, Field(ge=1, le=100)] = 2
@@ -115,9 +197,29 @@ class ServingSettings(_Section):
     serverless_memory_mb: Annotated[int, AfterValidator(v.serverless_memory_mb)] = 2048
     serverless_max_concurrency: Annotated[int, AfterValidator(v.serverless_max_concurrency)] = 5
     data_capture_percent: Percent = 100
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+
+    @property
+    def traffic_shift(self) -> TrafficShift:
+        if self.deployment.strategy is not None:
+            return self.deployment.strategy
+        if self.kind is EndpointKind.INSTANCE:
+            return TrafficShift.CANARY
+        return TrafficShift.ALL_AT_ONCE
 
     @model_validator(mode="after")
     def _capacity_is_ordered(self) -> ServingSettings:
+        if (
+            self.kind is EndpointKind.INSTANCE
+            and self.traffic_shift is TrafficShift.CANARY
+            and self.instance_count < 2
+        ):
+            raise ConfigKeyError(
+                "serving.deployment.strategy",
+                "a canary needs serving.instanceCount >= 2 (SageMaker caps it at half the "
+                "fleet); use all_at_once or linear for a single instance",
+            )
         if self.kind is EndpointKind.INSTANCE and not (
             self.min_instances <= self.instance_count <= self.max_instances
         ):
@@ -135,6 +237,8 @@ class MonitoringSettings(_Section):
     # Thresholds are in the units people think in; CloudWatch's microseconds come later.
     latency_p99_ms: Annotated[float, Field(gt=0, le=3_600_000)] = 500.0
     error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 1.0
+    # 4XX means the caller's request was refused; a model that rejects valid input shows here.
+    client_error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
     drift_psi_threshold: Annotated[float, Field(gt=0, le=10)] = 0.2
     drift_schedule: ScheduleExpression = "rate(1 day)"
 
@@ -189,6 +293,8 @@ class Settings(BaseModel):
         _check_bucket_name_length(self)
         if self.is_prod:
             _check_prod_rules(self)
+        if self.serving.kind is EndpointKind.SERVERLESS:
+            _check_serverless(self.serving)
         if self.training.auto_approve and self.environment is not Environment.DEV:
             raise ConfigKeyError(
                 "training.autoApprove",
@@ -196,6 +302,35 @@ class Settings(BaseModel):
                 "manual approval in the registry",
             )
         return self
+
+
+def _check_serverless(serving: ServingSettings) -> None:
+    # What SageMaker Serverless Inference does not support; relaxing a secure default
+    # has to be written in the stack file, not implied by the endpoint kind.
+    unsupported = {
+        "serving.networkIsolation": (
+            serving.network_isolation,
+            "must be false for a serverless endpoint: SageMaker does not run serverless "
+            "models network-isolated. Write `networkIsolation: false` to accept that",
+        ),
+        "serving.dataCapturePercent": (
+            serving.data_capture_percent > 0,
+            "must be 0 for a serverless endpoint: serverless endpoints cannot capture data "
+            "(use kind 'instance' to monitor drift on live traffic)",
+        ),
+        "serving.shadow": (
+            serving.shadow is not None,
+            "needs serving.kind 'instance': serverless endpoints have no shadow variants",
+        ),
+        "serving.deployment.strategy": (
+            serving.deployment.strategy not in (None, TrafficShift.ALL_AT_ONCE),
+            "must be all_at_once for a serverless endpoint; canary and linear shifts "
+            "need instances",
+        ),
+    }
+    for key, (violated, message) in unsupported.items():
+        if violated:
+            raise ConfigKeyError(key, message)
 
 
 def _check_prod_rules(settings: Settings) -> None:
@@ -221,6 +356,15 @@ def _check_prod_rules(settings: Settings) -> None:
             "serving.minInstances",
             f"must be at least 2 in prod so the endpoint spans availability zones; "
             f"got {serving.min_instances}",
+        )
+    if not serving.network_isolation:
+        raise ConfigKeyError(
+            "serving.networkIsolation", "must be true in prod: prod models run without network"
+        )
+    if serving.data_capture_percent < 1:
+        raise ConfigKeyError(
+            "serving.dataCapturePercent",
+            "must be at least 1 in prod: drift detection reads the captured traffic",
         )
     if not settings.monitoring.alarm_emails:
         raise ConfigKeyError(

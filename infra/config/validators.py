@@ -34,6 +34,12 @@ _STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$|^[a-z0-9]$")
 _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 _RATE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
 _CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
+# arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
+MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
+    r"(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d*)$"
+)
+_S3_TARBALL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+\.tar\.gz$")
 
 
 def instance_type(kind: JobKind) -> Callable[[str], str]:
@@ -101,6 +107,23 @@ def metric_name(value: str) -> str:
     if value not in METRIC_NAMES:
         raise ValueError(
             f"{value!r} is not an evaluation metric; allowed: {', '.join(METRIC_NAMES)}"
+        )
+    return value
+
+
+def model_package_arn(value: str) -> str:
+    if not MODEL_PACKAGE_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not a versioned model package ARN "
+            "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+        )
+    return value
+
+
+def model_data_uri(value: str) -> str:
+    if not _S3_TARBALL.match(value):
+        raise ValueError(
+            f"{value!r} is not an S3 URI of a model archive (s3://bucket/.../*.tar.gz)"
         )
     return value
 

@@ -36,6 +36,9 @@ _SAGEMAKER_NAMED = {
         "model-package-group",
     ),
     "aws:sagemaker/trainingJob:TrainingJob": ("trainingJobName", "training-job"),
+    "aws:sagemaker/model:Model": ("name", "model"),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("name", "endpoint-config"),
+    "aws:sagemaker/endpoint:Endpoint": ("name", "endpoint"),
 }
 
 
@@ -88,7 +91,8 @@ class AwsMocks(Mocks):
             )
         elif args.typ in _SAGEMAKER_NAMED:
             name_input, arn_type = _SAGEMAKER_NAMED[args.typ]
-            physical_id = args.inputs.get(name_input, args.name)
+            physical_id = args.inputs.get(name_input) or _generated_name(args)
+            outputs[name_input] = physical_id
             outputs["arn"] = (
                 f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
                 f"{arn_type}/{physical_id.lower()}"
@@ -99,6 +103,12 @@ class AwsMocks(Mocks):
             outputs["arn"] = (
                 f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
                 f"schedule/{group}/{physical_id}"
+            )
+        elif args.typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            physical_id = args.inputs.get("name", args.name)
+            outputs["arn"] = (
+                f"arn:{self.partition}:cloudwatch:{self.region}:{self.account_id}:"
+                f"alarm:{physical_id}"
             )
         elif args.typ.startswith("aws:"):
             service = args.typ.split(":")[1].split("/")[0]
@@ -125,6 +135,19 @@ class AwsMocks(Mocks):
             f"the offline plan has no answer for data source {args.token}; "
             "add it to infra/plan/mocks.py"
         )
+
+
+def _generated_name(args: MockResourceArgs) -> str:
+    """What the provider would generate for an unnamed resource, but the same on every run.
+
+    Pulumi auto-names as ``<logical name>-<7 random chars>``; Terraform's ``name_prefix``
+    appends a 26-digit unique ID.
+    """
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{args.typ}/{args.name}").int
+    prefix = args.inputs.get("namePrefix")
+    if prefix:
+        return f"{prefix}{digest % 10**26:026d}"
+    return f"{args.name}-{digest % 16**7:07x}"
 
 
 class RecordingMonitor(MockMonitor):

@@ -1,0 +1,43 @@
+"""The serving role: what a SageMaker endpoint's containers (and its data capture) may touch.
+
+It reads model archives under the artifacts bucket's ``models/`` prefix, writes captured
+requests and responses under the capture bucket's ``datacapture/`` prefix, uses the stack's
+key for both, pulls the scikit-learn image and writes its endpoint logs. Nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.naming import ArtifactPrefix, CapturePrefix
+from infra.policies import Document
+from infra.policies.execution_role import (
+    bucket_access_policy,
+    ecr_policy,
+    kms_policy,
+    sagemaker_logs_policy,
+)
+
+
+@dataclass(frozen=True)
+class ServingScope:
+    partition: str
+    region: str
+    account_id: str
+    prefix: str
+    kms_key_arn: str
+    artifacts_bucket_arn: str
+    capture_bucket_arn: str
+
+
+def serving_policies(scope: ServingScope) -> dict[str, Document]:
+    return {
+        "s3": bucket_access_policy(
+            buckets=[scope.artifacts_bucket_arn, scope.capture_bucket_arn],
+            read=[f"{scope.artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*"],
+            write=[f"{scope.capture_bucket_arn}/{CapturePrefix.DATA_CAPTURE}*"],
+        ),
+        "kms": kms_policy(scope),
+        "logs": sagemaker_logs_policy(scope, (), endpoints=True),
+        "ecr": ecr_policy(scope),
+    }
