@@ -183,7 +183,11 @@ def _parse_csv(text: str) -> Batch:
 
 def _read_csv(text: str, model: ServingModel) -> tuple[pd.DataFrame, bool]:
     first_line = text.split("\n", 1)[0]
-    first = [cell.strip() for cell in next(csv.reader([first_line]), [])]
+    try:
+        first = [cell.strip() for cell in next(csv.reader([first_line]), [])]
+    except csv.Error as exc:
+        # e.g. a bare carriage return inside the first row
+        raise RequestError(400, f"the first CSV row is unreadable: {exc}") from None
     # A first row that names any feature is a header; it is checked like JSON records.
     named = bool(set(first) & set(model.feature_order))
     if named and len(set(first)) != len(first):

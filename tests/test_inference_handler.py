@@ -120,6 +120,7 @@ BAD_INPUTS = [
     Bad("missing-column", lambda f: f.iloc[:2].drop(columns=["total_eve_calls"]).to_csv(index=False), "text/csv", 400, "missing column(s) total_eve_calls"),
     Bad("duplicate-column", lambda f: f.iloc[:2].to_csv(index=False).replace("total_eve_calls", "total_day_calls", 1), "text/csv", 400, "duplicate column(s) total_day_calls"),
     Bad("non-numeric", _csv_with("total_day_minutes", "lots"), "text/csv", 400, "row 2, column total_day_minutes: 'lots' is not a number"),
+    Bad("carriage-return-in-first-row", lambda f: "a\rb,c\n1,2", "text/csv", 400, "the first CSV row is unreadable"),
     Bad("missing-number", _csv_with("total_eve_charge", ""), "text/csv", 400, "row 2, column total_eve_charge: is missing"),
     Bad("nan", _csv_with("total_night_minutes", "NaN"), "text/csv", 400, "row 2, column total_night_minutes: is missing or NaN"),
     Bad("infinity", _csv_with("total_intl_calls", "inf"), "text/csv", 400, "row 2, column total_intl_calls: inf is not allowed"),
