@@ -96,6 +96,8 @@ BAD_CONFIGS = [
     BadConfig("model-version-zero", "dev", _set("mlops:serving.model.packageVersion", 0), "mlops:serving.model.packageVersion", "greater than or equal to 1"),
     BadConfig("model-arn-of-a-group", "staging", _set("mlops:serving.model", {"packageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/churn"}), "mlops:serving.model.packageArn", "not a versioned model package ARN"),
     BadConfig("model-uri-not-an-archive", "dev", _set("mlops:serving.model", {"dataUri": "s3://churn-dev-artifacts/models/model.joblib"}), "mlops:serving.model.dataUri", "not an S3 URI of a model archive"),
+    BadConfig("model-uri-outside-the-stack", "staging", _set("mlops:serving.model", {"dataUri": "s3://someone-elses-bucket/models/model.tar.gz"}), "mlops:serving.model.dataUri", "must be under s3://churn-staging-artifacts-<account>-eu-west-1/models/"),
+    BadConfig("shadow-uri-outside-models", "staging", _set("mlops:serving.shadow", {"dataUri": "s3://churn-staging-artifacts-123456789012-eu-west-1/code/model.tar.gz"}), "mlops:serving.shadow.dataUri", "the serving role reads model archives only there"),
     BadConfig("model-unknown-way", "dev", _set("mlops:serving.model", {"version": 3}), "mlops:serving.model.version", "unknown setting"),
     BadConfig("serverless-isolated", "dev", _set("mlops:serving.networkIsolation", True), "mlops:serving.networkIsolation", "does not run serverless models network-isolated"),
     BadConfig("serverless-capture", "dev", _set("mlops:serving.dataCapturePercent", 20), "mlops:serving.dataCapturePercent", "serverless endpoints cannot capture data"),

@@ -11,6 +11,7 @@ tear down (dev) must say so in its own file, e.g. ``forceDestroy: true``.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Annotated
 
 from pydantic import (
@@ -25,7 +26,7 @@ from pydantic.alias_generators import to_camel
 
 from infra.config import validators as v
 from infra.config.aws_catalog import JobKind
-from infra.naming import BucketPurpose, bucket_name
+from infra.naming import ArtifactPrefix, BucketPurpose, bucket_name
 
 
 class Environment(enum.StrEnum):
@@ -295,6 +296,7 @@ class Settings(BaseModel):
             _check_prod_rules(self)
         if self.serving.kind is EndpointKind.SERVERLESS:
             _check_serverless(self.serving)
+        _check_model_archives(self)
         if self.training.auto_approve and self.environment is not Environment.DEV:
             raise ConfigKeyError(
                 "training.autoApprove",
@@ -302,6 +304,22 @@ class Settings(BaseModel):
                 "manual approval in the registry",
             )
         return self
+
+
+def _check_model_archives(settings: Settings) -> None:
+    """A raw archive must sit where the serving role may read: this stack's models/."""
+    bucket = re.escape(settings.prefix) + r"-artifacts-\d{12}-" + re.escape(settings.region)
+    readable = re.compile(rf"^s3://{bucket}/{ArtifactPrefix.MODELS}")
+    for key, ref in (
+        ("serving.model", settings.serving.model),
+        ("serving.shadow", settings.serving.shadow),
+    ):
+        if ref is not None and ref.data_uri is not None and not readable.match(ref.data_uri):
+            raise ConfigKeyError(
+                f"{key}.dataUri",
+                f"must be under s3://{settings.prefix}-artifacts-<account>-{settings.region}/"
+                f"{ArtifactPrefix.MODELS}: the serving role reads model archives only there",
+            )
 
 
 def _check_serverless(serving: ServingSettings) -> None:
