@@ -42,19 +42,29 @@ def available_stacks(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
-    project_doc = _read_yaml(project_dir / PROJECT_FILE)
-    project = project_doc.get("name")
-    if not isinstance(project, str) or not project:
-        raise ProjectError(f"{project_dir / PROJECT_FILE}: 'name' is missing")
-
+def stack_file(project_dir: Path, stack: str) -> Path:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise ProjectError(
             f"unknown stack '{stack}': no {path.name} in {project_dir} (stacks: {known})"
         )
-    stack_doc = _read_yaml(path)
+    return path
+
+
+def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
+    path = stack_file(project_dir, stack)
+    return parse_stack_config(project_dir, stack, path, _read_yaml(path))
+
+
+def parse_stack_config(
+    project_dir: Path, stack: str, path: Path, stack_doc: dict[str, Any]
+) -> StackConfig:
+    """The config a stack document gives the program (also for a document not yet written)."""
+    project_doc = _read_yaml(project_dir / PROJECT_FILE)
+    project = project_doc.get("name")
+    if not isinstance(project, str) or not project:
+        raise ProjectError(f"{project_dir / PROJECT_FILE}: 'name' is missing")
     config = stack_doc.get("config") or {}
     if not isinstance(config, dict):
         raise ProjectError(f"{path.name}: 'config' must be a mapping of key: value")

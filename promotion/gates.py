@@ -1,0 +1,134 @@
+"""The gates a model passes before it may serve in a stage.
+
+Every gate runs and reports, so one failed promotion lists everything that is wrong. A
+gate never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from infra.config.settings import Settings
+from infra.naming import EndpointAlarm, endpoint_alarm_name, endpoint_name
+from promotion import artifacts
+from promotion.registry import APPROVED, MODEL_DATA_SHA256, ModelPackage
+from training.metric_names import METRIC_KEYS
+
+# evaluation.json follows Model Monitor's model-quality layout.
+METRICS_SECTION = "binary_classification_metrics"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateReport:
+    results: tuple[GateResult, ...]
+    archive: artifacts.VerifiedArchive | None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [r for r in self.results if not r.passed]
+
+
+def approved(package: ModelPackage) -> GateResult:
+    return GateResult(
+        "approved",
+        package.status == APPROVED,
+        f"{package.arn} is {package.status or 'without an approval status'}"
+        + ("" if package.status == APPROVED else "; approve it in the registry first"),
+    )
+
+
+def metrics_meet(s3: Any, package: ModelPackage, target: Settings) -> GateResult:
+    name, threshold = target.training.metric_name, target.training.metric_threshold
+    gate = f"{name} >= {threshold}"
+    if not package.statistics_uri:
+        return GateResult(gate, False, f"{package.arn} has no model-quality metrics")
+    try:
+        report = artifacts.read_json(s3, package.statistics_uri)
+        value = float(report[METRICS_SECTION][METRIC_KEYS[name]]["value"])
+    except artifacts.ArtifactError as exc:
+        return GateResult(gate, False, str(exc))
+    except (KeyError, TypeError, ValueError):
+        return GateResult(
+            gate, False, f"{package.statistics_uri} has no {METRICS_SECTION}.{METRIC_KEYS[name]}"
+        )
+    verdict = "meets" if value >= threshold else "is below"
+    return GateResult(
+        gate,
+        value >= threshold,
+        f"{name} {value:.4f} {verdict} {target.stack}'s threshold {threshold}",
+    )
+
+
+def no_alarm_firing(cloudwatch: Any, source: Settings) -> GateResult:
+    """The source endpoint's health alarms all exist and none is in ALARM."""
+    gate = f"{source.stack} endpoint healthy"
+    expected = {endpoint_alarm_name(source.prefix, alarm) for alarm in EndpointAlarm}
+    found: dict[str, str] = {}
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    for page in paginator.paginate(AlarmNamePrefix=endpoint_name(source.prefix)):
+        for alarm in page.get("MetricAlarms", []):
+            found[alarm["AlarmName"]] = alarm["StateValue"]
+    missing = sorted(expected - set(found))
+    if missing:
+        return GateResult(
+            gate,
+            False,
+            f"alarm(s) {', '.join(missing)} not found: is {source.stack}'s endpoint deployed?",
+        )
+    firing = sorted(name for name, state in found.items() if state == "ALARM")
+    if firing:
+        return GateResult(gate, False, f"in ALARM: {', '.join(firing)}")
+    return GateResult(gate, True, f"{len(found)} alarm(s), none in ALARM")
+
+
+def artifact_intact(
+    s3: Any, package: ModelPackage
+) -> tuple[GateResult, artifacts.VerifiedArchive | None]:
+    gate = "artifact matches manifest"
+    try:
+        archive = artifacts.verify_archive(s3, package.model_data_url)
+    except artifacts.ArtifactError as exc:
+        return GateResult(gate, False, str(exc)), None
+    recorded = package.metadata.get(MODEL_DATA_SHA256)
+    if recorded and recorded != archive.sha256:
+        return GateResult(
+            gate,
+            False,
+            f"{package.model_data_url} has SHA-256 {archive.sha256}, but the registry "
+            f"recorded {recorded} when it was promoted",
+        ), None
+    return GateResult(gate, True, f"model SHA-256 {archive.model_sha256[:16]}… as recorded"), (
+        archive
+    )
+
+
+def check(
+    clients: Any,
+    package: ModelPackage,
+    *,
+    target: Settings,
+    source_endpoint: Settings | None,
+) -> GateReport:
+    results: list[GateResult] = [approved(package), metrics_meet(clients.s3, package, target)]
+    if source_endpoint is not None:
+        results.append(no_alarm_firing(clients.cloudwatch, source_endpoint))
+    integrity, archive = artifact_intact(clients.s3, package)
+    results.append(integrity)
+    return GateReport(tuple(results), archive)
+
+
+def describe(results: Sequence[GateResult]) -> list[str]:
+    return [f"{'pass' if r.passed else 'FAIL'}  {r.gate}: {r.detail}" for r in results]

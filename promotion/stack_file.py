@@ -1,0 +1,103 @@
+"""Which model a stack serves, as written in its ``Pulumi.<stack>.yaml``.
+
+Edits are round-trip: comments, key order and layout survive, so a promotion is a one-line
+diff a reviewer can read. A new file is validated exactly as ``pulumi up`` would validate
+it before it replaces the old one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from infra.config.loader import ConfigError, settings_from_config
+from infra.config.settings import ModelRef, Settings
+from infra.plan.project import ProjectError, parse_stack_config, stack_file
+
+SERVING_KEY = "mlops:serving"
+
+
+class StackFileError(Exception):
+    """The stack file cannot be read, or the edit would make its config invalid."""
+
+
+@dataclass(frozen=True)
+class StackFile:
+    project_dir: Path
+    stack: str
+
+    @property
+    def path(self) -> Path:
+        try:
+            return stack_file(self.project_dir, self.stack)
+        except ProjectError as exc:
+            raise StackFileError(str(exc)) from None
+
+    def settings(self) -> Settings:
+        return self._validate(self._load())
+
+    def serve(self, model: ModelRef) -> bool:
+        """Point the stack at ``model``; False (and the file untouched) if it already is."""
+        document = self._load()
+        config = document.setdefault("config", CommentedMap())
+        serving = config.setdefault(SERVING_KEY, CommentedMap())
+        wanted = model.model_dump(by_alias=True, exclude_none=True)
+        current = serving.get("model")
+        if current is not None and dict(current) == wanted:
+            return False
+        if isinstance(current, CommentedMap):
+            # Edit in place so comments attached to the mapping stay where they were.
+            for key in list(current):
+                if key not in wanted:
+                    del current[key]
+            current.update(wanted)
+        else:
+            serving["model"] = CommentedMap(wanted)
+        self._validate(document)
+        self._write(document)
+        return True
+
+    def _load(self) -> Any:
+        try:
+            document = _yaml().load(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StackFileError(f"cannot read {self.path.name}: {exc}") from None
+        return document if document is not None else CommentedMap()
+
+    def _validate(self, document: Any) -> Settings:
+        plain = json.loads(json.dumps(document))
+        try:
+            config = parse_stack_config(self.project_dir, self.stack, self.path, plain)
+            return settings_from_config(config.values, project=config.project, stack=self.stack)
+        except (ProjectError, ConfigError) as exc:
+            raise StackFileError(str(exc)) from None
+
+    def _write(self, document: Any) -> None:
+        buffer = io.StringIO()
+        _yaml().dump(document, buffer)
+        path = self.path
+        # Atomic: a crash mid-write must not leave a truncated stack file behind.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(buffer.getvalue())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml

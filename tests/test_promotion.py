@@ -1,0 +1,505 @@
+"""Promotion and rollback against moto: every gate passing and failing, idempotency.
+
+moto holds the registry, the buckets and the alarms. Model archives are real: the session's
+trained model directory, tarred as SageMaker would. moto has no UpdateEndpoint, so the
+endpoint check runs against endpoints moto creates directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import REPO
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from infra.naming import BucketPurpose, EndpointAlarm, bucket_name, endpoint_alarm_name
+from mlops.cli import app
+from promotion import flow
+from promotion.aws import Clients
+from promotion.endpoint import EndpointCheckError, verify
+from promotion.registry import APPROVED, MODEL_DATA_SHA256, PROMOTED_FROM, REJECTED
+from promotion.stack_file import StackFile
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+STACKS = ("dev", "staging", "prod")
+IMAGE = f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+
+def _bucket(stack: str) -> str:
+    return bucket_name(f"churn-{stack}", BucketPurpose.ARTIFACTS, ACCOUNT, REGION)
+
+
+@dataclass
+class World:
+    """Three deployed stacks in one moto account, and a project folder with their files."""
+
+    clients: Clients
+    project: Path
+    archive: bytes
+
+    def stack_file(self, stack: str) -> StackFile:
+        return StackFile(self.project, stack)
+
+    def text(self, stack: str) -> str:
+        return (self.project / f"Pulumi.{stack}.yaml").read_text()
+
+    def register(
+        self,
+        stack: str,
+        *,
+        auc: float = 0.9,
+        status: str = APPROVED,
+        archive: bytes | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Upload an archive and its evaluation, and register them as the pipeline would."""
+        sm, s3 = self.clients.sagemaker, self.clients.s3
+        group = f"churn-{stack}-models"
+        version = len(
+            sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+        )
+        key = f"models/pipelines-run{version}/output/model.tar.gz"
+        s3.put_object(Bucket=_bucket(stack), Key=key, Body=archive or self.archive)
+        report = {
+            "binary_classification_metrics": {"auc": {"value": auc, "standard_deviation": 0.01}}
+        }
+        eval_key = f"evaluation/run{version}/evaluation.json"
+        s3.put_object(Bucket=_bucket(stack), Key=eval_key, Body=json.dumps(report).encode())
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelApprovalStatus": status,
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": IMAGE,
+                        "ModelDataUrl": f"s3://{_bucket(stack)}/{key}",
+                        "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            "ModelMetrics": {
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri": f"s3://{_bucket(stack)}/{eval_key}",
+                    }
+                }
+            },
+        }
+        if metadata:
+            request["CustomerMetadataProperties"] = metadata
+        arn: str = sm.create_model_package(**request)["ModelPackageArn"]
+        return arn
+
+    def packages(self, stack: str) -> list[dict[str, Any]]:
+        sm = self.clients.sagemaker
+        summaries = sm.list_model_packages(ModelPackageGroupName=f"churn-{stack}-models")
+        described = [
+            sm.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+            for s in summaries["ModelPackageSummaryList"]
+        ]
+        for record in described:
+            record.pop("ResponseMetadata")
+        return sorted(described, key=lambda p: p["ModelPackageVersion"])
+
+    def set_alarm(self, stack: str, alarm: EndpointAlarm, state: str) -> None:
+        self.clients.cloudwatch.set_alarm_state(
+            AlarmName=endpoint_alarm_name(f"churn-{stack}", alarm),
+            StateValue=state,
+            StateReason="test",
+        )
+
+
+def _tar(model_dir: Path, tamper: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                if tamper and path.name == "model.joblib":
+                    data = data + b"\0"
+                info = tarfile.TarInfo(path.relative_to(model_dir).as_posix())
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def world(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("Pulumi.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)):
+        shutil.copy(REPO / name, tmp_path / name)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        clients = Clients(*(session.client(s) for s in ("sagemaker", "s3", "cloudwatch", "sts")))
+        for stack in STACKS:
+            clients.s3.create_bucket(
+                Bucket=_bucket(stack), CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+            clients.sagemaker.create_model_package_group(
+                ModelPackageGroupName=f"churn-{stack}-models"
+            )
+            for alarm in EndpointAlarm:
+                clients.cloudwatch.put_metric_alarm(
+                    AlarmName=endpoint_alarm_name(f"churn-{stack}", alarm),
+                    MetricName="ModelLatency",
+                    Namespace="AWS/SageMaker",
+                    Statistic="Average",
+                    Period=60,
+                    EvaluationPeriods=1,
+                    Threshold=1.0,
+                    ComparisonOperator="GreaterThanThreshold",
+                )
+        yield World(clients, tmp_path, _tar(model_dir))
+
+
+def _decision(reason: str = "weekly release") -> flow.Decision:
+    return flow.Decision(approver="octocat", reason=reason)
+
+
+def _promote(world: World, source: str | None, target: str) -> flow.Outcome:
+    return flow.promote(
+        world.clients,
+        target=world.stack_file(target),
+        source=world.stack_file(source) if source else None,
+        decision=_decision(),
+    )
+
+
+def test_promote_to_dev_serves_the_newest_approved_version(world: World) -> None:
+    world.register("dev")
+    world.register("dev", status="PendingManualApproval")
+    newest = world.register("dev")
+
+    outcome = _promote(world, None, "dev")
+
+    assert outcome.package.arn == newest
+    assert world.stack_file("dev").settings().serving.model.package_version == 3  # type: ignore[union-attr]
+    record = world.packages("dev")[2]
+    assert "octocat promoted" in record["ApprovalDescription"]
+    assert "weekly release" in record["ApprovalDescription"]
+
+
+def test_promote_copies_the_model_into_the_target_registry_and_bucket(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    dev_arn = world.packages("dev")[0]["ModelPackageArn"]
+
+    outcome = _promote(world, "dev", "staging")
+
+    [copy] = world.packages("staging")
+    assert outcome.package.arn == copy["ModelPackageArn"]
+    assert copy["ModelApprovalStatus"] == APPROVED
+    assert copy["CustomerMetadataProperties"][PROMOTED_FROM] == dev_arn
+    url = copy["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    assert url.startswith(f"s3://{_bucket('staging')}/models/promoted/")
+    key = url.split("/", 3)[3]
+    body = world.clients.s3.get_object(Bucket=_bucket("staging"), Key=key)["Body"].read()
+    assert body == world.archive
+    assert copy["CustomerMetadataProperties"][MODEL_DATA_SHA256] in url
+    statistics = copy["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert statistics.startswith(f"s3://{_bucket('staging')}/evaluation/promoted/")
+    assert "octocat promoted" in copy["ApprovalDescription"]
+    assert "from dev to staging" in copy["ApprovalDescription"]
+
+
+def test_a_promotion_is_a_one_line_change_to_the_stack_file(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    before = world.text("staging").splitlines()
+
+    _promote(world, "dev", "staging")
+
+    after = world.text("staging").splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [("      packageVersion: 1", "      packageVersion: 1")] or changed == []
+    # Staging's first copy is version 1 of its own registry; comments all survive.
+    assert [line for line in after if line.lstrip().startswith("#")] == [
+        line for line in before if line.lstrip().startswith("#")
+    ]
+
+
+def test_promoting_twice_changes_nothing_the_second_time(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    first = _promote(world, "dev", "staging")
+    text, records = world.text("staging"), world.packages("staging")
+
+    second = _promote(world, "dev", "staging")
+
+    assert first.changed and not second.changed
+    assert second.package.arn == first.package.arn
+    assert world.text("staging") == text
+    assert world.packages("staging") == records
+
+
+def test_a_new_source_version_becomes_the_next_target_version(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    _promote(world, "dev", "staging")
+    world.register("dev", auc=0.93)
+    _promote(world, None, "dev")
+
+    _promote(world, "dev", "staging")
+
+    assert [p["ModelPackageVersion"] for p in world.packages("staging")] == [1, 2]
+    assert "packageVersion: 2" in world.text("staging")
+
+
+@pytest.mark.parametrize(
+    ("setup", "gate", "detail"),
+    [
+        pytest.param(
+            lambda w: w.register("dev", status="PendingManualApproval"),
+            "approved",
+            "is PendingManualApproval; approve it in the registry first",
+            id="not-approved",
+        ),
+        pytest.param(
+            lambda w: w.register("dev", auc=0.79),
+            "roc_auc >= 0.8",
+            "roc_auc 0.7900 is below staging's threshold 0.8",
+            id="metric-below-target-threshold",
+        ),
+        pytest.param(
+            lambda w: (w.register("dev"), w.set_alarm("dev", EndpointAlarm.LATENCY_P99, "ALARM")),
+            "dev endpoint healthy",
+            "in ALARM: churn-dev-endpoint-latency-p99",
+            id="source-alarm-firing",
+        ),
+        pytest.param(
+            lambda w: (
+                w.register("dev"),
+                w.clients.cloudwatch.delete_alarms(
+                    AlarmNames=[endpoint_alarm_name("churn-dev", EndpointAlarm.ERROR_RATE_5XX)]
+                ),
+            ),
+            "dev endpoint healthy",
+            "churn-dev-endpoint-5xx-rate not found",
+            id="source-alarm-missing",
+        ),
+        pytest.param(
+            lambda w: w.register("dev", archive=_TAMPERED[0]),
+            "artifact matches manifest",
+            "but its manifest says",
+            id="archive-tampered",
+        ),
+        pytest.param(
+            lambda w: w.register("dev", metadata={MODEL_DATA_SHA256: "0" * 64}),
+            "artifact matches manifest",
+            "but the registry recorded " + "0" * 64,
+            id="archive-replaced-after-promotion",
+        ),
+    ],
+)
+def test_a_failed_gate_changes_nothing_and_says_why(
+    world: World, model_dir: Path, setup: Any, gate: str, detail: str
+) -> None:
+    _TAMPERED[0] = _tar(model_dir, tamper=True)
+    setup(world)
+    dev_text = world.text("dev").replace("packageVersion: 1", "packageVersion: 1")
+    staging_text = world.text("staging")
+
+    with pytest.raises(flow.PromotionError) as raised:
+        _promote(world, "dev", "staging")
+
+    assert raised.value.report is not None
+    [failure] = raised.value.report.failures
+    assert failure.gate == gate
+    assert detail in failure.detail
+    assert detail in str(raised.value)
+    assert world.text("staging") == staging_text
+    assert world.text("dev") == dev_text
+    assert world.packages("staging") == []
+    assert world.clients.s3.list_objects_v2(Bucket=_bucket("staging")).get("KeyCount") == 0
+
+
+_TAMPERED: list[bytes] = [b""]
+
+
+def test_every_failing_gate_is_reported_at_once(world: World) -> None:
+    world.register("dev", status="Rejected", auc=0.5)
+    world.set_alarm("dev", EndpointAlarm.ERROR_RATE_5XX, "ALARM")
+
+    with pytest.raises(flow.PromotionError) as raised:
+        _promote(world, "dev", "staging")
+
+    assert raised.value.report is not None
+    assert [f.gate for f in raised.value.report.failures] == [
+        "approved",
+        "roc_auc >= 0.8",
+        "dev endpoint healthy",
+    ]
+
+
+def test_a_source_serving_a_raw_archive_cannot_be_promoted(world: World) -> None:
+    text = world.text("dev").replace(
+        "packageVersion: 1", f"dataUri: s3://{_bucket('dev')}/models/m/model.tar.gz"
+    )
+    (world.project / "Pulumi.dev.yaml").write_text(text)
+
+    with pytest.raises(flow.PromotionError, match="serves a raw archive"):
+        _promote(world, "dev", "staging")
+
+
+def test_a_missing_source_package_is_a_clear_error(world: World) -> None:
+    with pytest.raises(flow.PromotionError, match=r"no model package .*churn-dev-models/1"):
+        _promote(world, "dev", "staging")
+
+
+def test_dry_run_checks_gates_and_changes_nothing(world: World) -> None:
+    world.register("dev")
+    text = world.text("staging")
+
+    outcome = flow.promote(
+        world.clients,
+        target=world.stack_file("staging"),
+        source=world.stack_file("dev"),
+        decision=_decision(),
+        dry_run=True,
+    )
+
+    assert not outcome.changed and outcome.report is not None and outcome.report.passed
+    assert world.text("staging") == text and world.packages("staging") == []
+
+
+def _staging_with_two_versions(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    _promote(world, "dev", "staging")
+    world.register("dev", auc=0.95)
+    _promote(world, None, "dev")
+    _promote(world, "dev", "staging")
+
+
+def test_rollback_serves_the_previous_approved_version_and_rejects_the_current(
+    world: World,
+) -> None:
+    _staging_with_two_versions(world)
+
+    outcome = flow.rollback(
+        world.clients, target=world.stack_file("staging"), decision=_decision("p99 regression")
+    )
+
+    assert outcome.package.version == 1
+    assert "packageVersion: 1" in world.text("staging")
+    first, second = world.packages("staging")
+    assert first["ModelApprovalStatus"] == APPROVED
+    assert second["ModelApprovalStatus"] == REJECTED
+    assert "rolled staging back from version 2 to 1" in second["ApprovalDescription"]
+    assert "p99 regression" in second["ApprovalDescription"]
+
+
+def test_rollback_with_no_earlier_version_refuses_and_changes_nothing(world: World) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    _promote(world, "dev", "staging")
+    text, records = world.text("staging"), world.packages("staging")
+
+    with pytest.raises(flow.PromotionError, match="no approved version before 1"):
+        flow.rollback(world.clients, target=world.stack_file("staging"), decision=_decision())
+
+    assert world.text("staging") == text and world.packages("staging") == records
+
+
+def test_promoting_a_rolled_back_model_again_reapproves_its_copy(world: World) -> None:
+    _staging_with_two_versions(world)
+    flow.rollback(world.clients, target=world.stack_file("staging"), decision=_decision())
+
+    _promote(world, "dev", "staging")
+
+    assert [p["ModelApprovalStatus"] for p in world.packages("staging")] == [APPROVED, APPROVED]
+    assert "packageVersion: 2" in world.text("staging")
+
+
+def test_cli_exits_non_zero_with_the_failed_gate(world: World) -> None:
+    world.register("dev", auc=0.7)
+    result = CliRunner().invoke(
+        app,
+        ["promote", "--from", "dev", "--to", "staging", "--reason", "release",
+         "--approver", "octocat", "--project-dir", str(world.project)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "FAIL  roc_auc >= 0.8: roc_auc 0.7000 is below staging's threshold 0.8" in result.output
+    assert "may not serve in staging" in result.output
+
+
+def test_cli_refuses_a_blank_reason(world: World) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["promote", "--to", "dev", "--reason", "  ", "--approver", "octocat",
+         "--project-dir", str(world.project)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "must not be empty" in result.output
+
+
+def test_cli_promotes_and_rolls_back(world: World) -> None:
+    world.register("dev")
+    args = ["--approver", "octocat", "--project-dir", str(world.project)]
+    promoted = CliRunner().invoke(app, ["promote", "--to", "dev", "--reason", "go", *args])
+    assert promoted.exit_code == 0, promoted.output
+    assert "pass  artifact matches manifest" in promoted.output
+    again = CliRunner().invoke(app, ["promote", "--to", "dev", "--reason", "go", *args])
+    assert "nothing changed" in again.output
+    back = CliRunner().invoke(app, ["rollback", "--stack", "dev", "--reason", "bad", *args])
+    assert back.exit_code == 1
+    assert "no approved version before 1" in back.output
+
+
+def _endpoint(world: World, config: str) -> None:
+    sm = world.clients.sagemaker
+    sm.create_model(
+        ModelName="m",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/churn-prod-serving",
+        PrimaryContainer={"Image": IMAGE},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {"VariantName": "primary", "ModelName": "m", "InstanceType": "ml.m5.xlarge",
+             "InitialInstanceCount": 2}
+        ],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="churn-prod-endpoint", EndpointConfigName=config)
+
+
+def test_verify_endpoint_accepts_the_deployed_configuration(world: World) -> None:
+    _endpoint(world, "churn-prod-0001")
+    settings = world.stack_file("prod").settings()
+    message = verify(world.clients.sagemaker, world.clients.cloudwatch, settings, "churn-prod-0001")
+    assert message == "churn-prod-endpoint is InService on churn-prod-0001"
+
+
+def test_verify_endpoint_reports_a_rolled_back_update_and_the_firing_alarm(world: World) -> None:
+    _endpoint(world, "churn-prod-0001")
+    world.set_alarm("prod", EndpointAlarm.ERROR_RATE_5XX, "ALARM")
+    settings = world.stack_file("prod").settings()
+
+    with pytest.raises(EndpointCheckError) as raised:
+        verify(world.clients.sagemaker, world.clients.cloudwatch, settings, "churn-prod-0002")
+
+    assert str(raised.value) == (
+        "churn-prod-endpoint runs churn-prod-0001, not churn-prod-0002: the update was rolled "
+        "back; in ALARM: churn-prod-endpoint-5xx-rate"
+    )
+
+
+def test_verify_endpoint_names_a_missing_endpoint(world: World) -> None:
+    settings = world.stack_file("prod").settings()
+    with pytest.raises(EndpointCheckError, match="cannot describe endpoint churn-prod-endpoint"):
+        verify(world.clients.sagemaker, world.clients.cloudwatch, settings, "any")
