@@ -247,14 +247,17 @@ def test_promoting_twice_changes_nothing_the_second_time(world: World) -> None:
     assert world.packages("staging") == records
 
 
-def test_a_new_source_version_becomes_the_next_target_version(world: World) -> None:
+def _staging_with_two_versions(world: World) -> None:
     world.register("dev")
     _promote(world, None, "dev")
     _promote(world, "dev", "staging")
-    world.register("dev", auc=0.93)
+    world.register("dev", auc=0.95)
     _promote(world, None, "dev")
-
     _promote(world, "dev", "staging")
+
+
+def test_a_new_source_version_becomes_the_next_target_version(world: World) -> None:
+    _staging_with_two_versions(world)
 
     assert [p["ModelPackageVersion"] for p in world.packages("staging")] == [1, 2]
     assert "packageVersion: 2" in world.text("staging")
@@ -375,15 +378,6 @@ def test_dry_run_checks_gates_and_changes_nothing(world: World) -> None:
 
     assert not outcome.changed and outcome.report is not None and outcome.report.passed
     assert world.text("staging") == text and world.packages("staging") == []
-
-
-def _staging_with_two_versions(world: World) -> None:
-    world.register("dev")
-    _promote(world, None, "dev")
-    _promote(world, "dev", "staging")
-    world.register("dev", auc=0.95)
-    _promote(world, None, "dev")
-    _promote(world, "dev", "staging")
 
 
 def test_rollback_serves_the_previous_approved_version_and_rejects_the_current(

@@ -64,33 +64,38 @@ class EndpointAlarms(pulumi.ComponentResource):
                 **metric,
             )
 
-        self.alarms = {
-            EndpointAlarm.ERROR_RATE_5XX: alarm(
-                EndpointAlarm.ERROR_RATE_5XX,
-                f"more than {monitoring.error_rate_percent}% of invocations failed in the "
-                "model container (5XX)",
-                threshold=monitoring.error_rate_percent,
-                metric_queries=_error_rate_queries("Invocation5XXErrors", dimensions),
+        error_rates = {
+            EndpointAlarm.ERROR_RATE_5XX: (
+                "Invocation5XXErrors",
+                monitoring.error_rate_percent,
+                "failed in the model container (5XX)",
             ),
-            EndpointAlarm.ERROR_RATE_4XX: alarm(
-                EndpointAlarm.ERROR_RATE_4XX,
-                f"more than {monitoring.client_error_rate_percent}% of invocations were "
-                "refused as bad requests (4XX)",
-                threshold=monitoring.client_error_rate_percent,
-                metric_queries=_error_rate_queries("Invocation4XXErrors", dimensions),
-            ),
-            EndpointAlarm.LATENCY_P99: alarm(
-                EndpointAlarm.LATENCY_P99,
-                f"p99 model latency above {monitoring.latency_p99_ms:g} ms",
-                namespace=NAMESPACE,
-                metric_name="ModelLatency",
-                dimensions=dimensions,
-                extended_statistic="p99",
-                period=PERIOD_SECONDS,
-                # SageMaker reports ModelLatency in microseconds; config is in milliseconds.
-                threshold=monitoring.latency_p99_ms * MICROSECONDS_PER_MILLISECOND,
+            EndpointAlarm.ERROR_RATE_4XX: (
+                "Invocation4XXErrors",
+                monitoring.client_error_rate_percent,
+                "were refused as bad requests (4XX)",
             ),
         }
+        self.alarms = {
+            kind: alarm(
+                kind,
+                f"more than {threshold:g}% of invocations {what}",
+                threshold=threshold,
+                metric_queries=_error_rate_queries(metric, dimensions),
+            )
+            for kind, (metric, threshold, what) in error_rates.items()
+        }
+        self.alarms[EndpointAlarm.LATENCY_P99] = alarm(
+            EndpointAlarm.LATENCY_P99,
+            f"p99 model latency above {monitoring.latency_p99_ms:g} ms",
+            namespace=NAMESPACE,
+            metric_name="ModelLatency",
+            dimensions=dimensions,
+            extended_statistic="p99",
+            period=PERIOD_SECONDS,
+            # SageMaker reports ModelLatency in microseconds; config is in milliseconds.
+            threshold=monitoring.latency_p99_ms * MICROSECONDS_PER_MILLISECOND,
+        )
         self.names = [alarm.name for alarm in self.alarms.values()]
         self.register_outputs({"alarmNames": self.names})
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -33,7 +33,7 @@ from pulumi_aws.sagemaker import (
 )
 
 from infra.components.endpoint_alarms import EndpointAlarms, EndpointAlarmsArgs
-from infra.components.service_role import ServiceRole, ServiceRoleArgs
+from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config.settings import EndpointKind, ModelRef, Settings, TrafficShift
 from infra.naming import CapturePrefix, Naming, Variant
 from infra.policies.execution_role import trust_policy
@@ -45,7 +45,6 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_PER_INSTANCE = "SageMakerVariantInvocationsPerInstance"
 CAPTURED_CSV = ("text/csv",)
 CAPTURED_JSON = ("application/json",)
-_PLACEHOLDER_SCOPE = ServingScope(*(["placeholder"] * len(fields(ServingScope))))
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 role_name=naming.role("serving"),
                 description=f"Containers and data capture of the {naming.endpoint} endpoint",
                 trust_policy=json.dumps(trust_policy()),
-                policy_names=tuple(serving_policies(_PLACEHOLDER_SCOPE)),
+                policy_names=policy_names(serving_policies, ServingScope),
                 policies=scope.apply(serving_policies),
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -133,7 +132,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         self.scaling_target = None
         self.scaling_policy = None
-        if serving.kind is EndpointKind.INSTANCE:
+        if serving.kind is EndpointKind.INSTANCE and serving.autoscaling:
             self._autoscaling(name, settings, naming)
 
         self.register_outputs(

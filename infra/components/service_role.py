@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +22,22 @@ class ServiceRoleArgs:
     # the top level (and shows in a preview); only the documents wait on ARNs.
     policy_names: Sequence[str]
     policies: pulumi.Output[dict[str, Document]]
+
+
+Scope = TypeVar("Scope")
+
+
+def policy_names(
+    build: Callable[[Scope], dict[str, Document]], scope_type: type[Scope]
+) -> tuple[str, ...]:
+    """The names ``build`` gives its policies, known before any Output resolves.
+
+    Builders are pure functions of a frozen dataclass scope, so calling one on a scope of
+    placeholders names every policy, and each can be declared (and previewed) up front.
+    """
+    dataclass_type: Any = scope_type
+    placeholder = dataclass_type(*(["placeholder"] * len(fields(dataclass_type))))
+    return tuple(build(placeholder))
 
 
 class ServiceRole(pulumi.ComponentResource):

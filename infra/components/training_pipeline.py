@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.service_role import ServiceRole, ServiceRoleArgs
+from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config.settings import Settings
 from infra.naming import Naming
 from infra.policies import Document
@@ -45,11 +45,6 @@ SCHEDULE_RETRY_ATTEMPTS = 3
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
 # Pulumi waits for the baseline job to finish; allow its runtime plus provisioning.
 BASELINE_PROVISIONING_MINUTES = 30
-
-
-# Policy builders are pure functions of a scope; calling one on placeholders tells the
-# component its policy names before any Output resolves.
-_PLACEHOLDER_SCOPE = TrainingScope(*(["placeholder"] * len(fields(TrainingScope))))
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                     description=f"{description} of the {naming.training_pipeline} pipeline",
                     trust_policy=sagemaker_trust,
                     # Names are static so every policy shows in a preview.
-                    policy_names=tuple(policies(_PLACEHOLDER_SCOPE)),
+                    policy_names=policy_names(policies, TrainingScope),
                     policies=scope.apply(policies),
                 ),
                 opts=child,
@@ -196,7 +191,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 role_name=naming.role("training-schedule"),
                 description=f"Lets EventBridge Scheduler start {naming.training_pipeline}",
                 trust_policy=scope.apply(lambda s: json.dumps(scheduler_trust_policy(s))),
-                policy_names=tuple(scheduler_policies(_PLACEHOLDER_SCOPE)),
+                policy_names=policy_names(scheduler_policies, TrainingScope),
                 policies=scope.apply(scheduler_policies),
             ),
             opts=child,
