@@ -84,6 +84,8 @@ def test_jobs_write_only_to_output_prefixes_never_to_code(stack: PlannedStack) -
     assert f"arn:aws:s3:::{artifacts}/models/*" in write["Resource"]
     assert not any("/code/" in resource for resource in write["Resource"])
     assert not any(resource.endswith(f"{artifacts}/*") for resource in write["Resource"])
+    # Captured traffic is the endpoint's to write (serving role), not a job's.
+    assert not any("/datacapture/" in resource for resource in write["Resource"])
 
 
 def test_kms_grants_name_only_the_stack_key(stack: PlannedStack) -> None:
@@ -136,6 +138,6 @@ def test_log_actions_target_the_resource_type_iam_checks(stack: PlannedStack) ->
         assert all(r.endswith(":log-stream:*") for r in streams["Resource"])
         assert set(streams["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
         endpoint_logs = f"log-group:/aws/sagemaker/Endpoints/churn-{stack.stack}-*"
-        # Only the roles endpoints run as may write endpoint logs.
-        endpoint_role = policy.inputs["role"].endswith(("-sagemaker-execution", "-serving"))
+        # Only the role endpoints run as may write endpoint logs.
+        endpoint_role = policy.inputs["role"].endswith("-serving")
         assert (endpoint_logs in " ".join(groups["Resource"])) == endpoint_role

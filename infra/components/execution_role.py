@@ -1,4 +1,8 @@
-"""The SageMaker execution role that jobs and endpoints of this stack run as."""
+"""The stack's general SageMaker execution role, for jobs run outside the pipeline.
+
+The pipeline's jobs and the endpoint run as narrower roles of their own; this one may not
+write endpoint logs or captured traffic.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +29,7 @@ class ExecutionRoleArgs:
 
 
 class SageMakerExecutionRole(pulumi.ComponentResource):
-    """Role trusted by sagemaker.amazonaws.com, with one inline policy per concern.
-
-    The retraining pipeline's jobs have narrower roles of their own (infra.policies.training).
-    """
+    """Role trusted by sagemaker.amazonaws.com, with one inline policy per concern."""
 
     arn: pulumi.Output[str]
 

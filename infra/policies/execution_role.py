@@ -74,7 +74,8 @@ def s3_policy(scope: ExecutionRoleScope) -> Document:
     write_targets = [
         *_objects(scope.data_bucket_arn, list(DataPrefix)),
         *_objects(scope.artifacts_bucket_arn, [ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION]),
-        *_objects(scope.capture_bucket_arn, list(CapturePrefix)),
+        # datacapture/ is written by endpoints alone, under the serving role.
+        *_objects(scope.capture_bucket_arn, [CapturePrefix.MONITORING]),
     ]
     return bucket_access_policy(
         buckets=scope.bucket_arns,
@@ -129,7 +130,7 @@ def kms_policy(scope: StackScope) -> Document:
 
 
 def logs_policy(scope: ExecutionRoleScope) -> Document:
-    return sagemaker_logs_policy(scope, SAGEMAKER_JOB_LOG_GROUPS, endpoints=True)
+    return sagemaker_logs_policy(scope, SAGEMAKER_JOB_LOG_GROUPS)
 
 
 def sagemaker_logs_policy(
