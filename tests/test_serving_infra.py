@@ -300,6 +300,13 @@ def test_dev_has_no_autoscaling(plan_of: Any) -> None:
     assert dev.of_type(SCALING_TARGET) == dev.of_type(SCALING_POLICY) == []
 
 
+def test_autoscaling_can_be_switched_off_to_change_the_instance_type() -> None:
+    # AWS refuses an instance-type change on an autoscaled variant; this is the way through.
+    prod = _plan_with_serving("prod", {"autoscaling": False, "instanceType": "ml.c5.xlarge"})
+    assert prod.planned.of_type(SCALING_TARGET) == prod.planned.of_type(SCALING_POLICY) == []
+    assert prod.primary_variant["instanceType"] == "ml.c5.xlarge"
+
+
 @pytest.mark.parametrize("stack_name", INSTANCE_STACKS)
 def test_instances_scale_on_invocations_per_instance_of_the_primary_variant(
     plan_of: Any, raw_config: Any, stack_name: str

@@ -198,6 +198,9 @@ class ServingSettings(_Section):
     serverless_memory_mb: Annotated[int, AfterValidator(v.serverless_memory_mb)] = 2048
     serverless_max_concurrency: Annotated[int, AfterValidator(v.serverless_max_concurrency)] = 5
     data_capture_percent: Percent = 100
+    # AWS refuses to change the instance type of an autoscaled variant: switch this off,
+    # change the type, switch it back on.
+    autoscaling: bool = True
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
 
