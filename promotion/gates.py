@@ -13,6 +13,7 @@ from typing import Any
 from infra.config.settings import Settings
 from infra.naming import EndpointAlarm, endpoint_alarm_name, endpoint_name
 from promotion import artifacts
+from promotion.aws import Clients
 from promotion.registry import APPROVED, MODEL_DATA_SHA256, ModelPackage
 from training.metric_names import METRIC_KEYS
 
@@ -116,7 +117,7 @@ def artifact_intact(
 
 
 def check(
-    clients: Any,
+    clients: Clients,
     package: ModelPackage,
     *,
     target: Settings,

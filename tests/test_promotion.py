@@ -497,3 +497,24 @@ def test_verify_endpoint_names_a_missing_endpoint(world: World) -> None:
     settings = world.stack_file("prod").settings()
     with pytest.raises(EndpointCheckError, match="cannot describe endpoint churn-prod-endpoint"):
         verify(world.clients.sagemaker, world.clients.cloudwatch, settings, "any")
+
+
+def test_cli_verify_endpoint_exits_non_zero_on_a_rolled_back_update(world: World) -> None:
+    _endpoint(world, "churn-prod-0001")
+    args = ["verify-endpoint", "--stack", "prod", "--project-dir", str(world.project)]
+    ok = CliRunner().invoke(app, [*args, "--expected-config", "churn-prod-0001"])
+    rolled_back = CliRunner().invoke(app, [*args, "--expected-config", "churn-prod-0002"])
+    assert ok.exit_code == 0, ok.output
+    assert rolled_back.exit_code == 1
+    assert "runs churn-prod-0001, not churn-prod-0002" in rolled_back.output
+
+
+def test_cli_names_an_unknown_stack_before_calling_aws(world: World) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["promote", "--from", "qa", "--to", "prod", "--reason", "r", "--approver", "octocat",
+         "--project-dir", str(world.project)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "unknown stack 'qa'" in result.output
+    assert world.packages("prod") == []
