@@ -17,6 +17,7 @@ never touch boto3 or SDK internals themselves:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -73,6 +74,33 @@ def sdk_environment() -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+@contextmanager
+def config_validated_once() -> Iterator[None]:
+    """Validate each distinct SDK config once per block, not on every default lookup.
+
+    The SDK checks its whole config against a large JSON schema each time a step resolves
+    a default (about 50 times per definition, most of the definition's build time). Inside
+    this block a config that passed once is not checked again; a new or bad one still is.
+    """
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    passed: set[str] = set()
+
+    def validate_once(sagemaker_config: dict[str, Any] | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in passed:
+            original.__func__(sagemaker_config)
+            passed.add(key)
+
+    with _IMPORT_LOCK:
+        SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
+        try:
+            yield
+        finally:
+            SageMakerConfig.validate_sagemaker_config = original
 
 
 def _refuse(request: Any, **_: Any) -> None:

@@ -91,7 +91,7 @@ def build_definition(spec: TrainingPipelineSpec) -> str:
     """Canonical definition JSON (sorted keys), ready for ``aws.sagemaker.Pipeline``."""
     # Step constructors create SDK sessions of their own, so the whole build runs in the
     # adapter's environment, not just the imports.
-    with sdk.sdk_environment():
+    with sdk.sdk_environment(), sdk.config_validated_once():
         return canonical_json(build_pipeline(spec).definition())
 
 

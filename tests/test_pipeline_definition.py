@@ -362,3 +362,23 @@ def test_the_adapter_leaves_the_process_environment_as_it_found_it(
         assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
     assert "AWS_DEFAULT_REGION" not in os.environ
     assert os.environ["AWS_EC2_METADATA_DISABLED"] == "false"
+
+
+def test_config_validation_is_skipped_only_for_a_config_that_already_passed() -> None:
+    import jsonschema
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    from pipelines import sdk
+
+    good = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {}}}}
+    bad = {"SchemaVersion": "1.0", "SageMaker": {"NotAKey": True}}
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    with sdk.config_validated_once():
+        SageMakerConfig.validate_sagemaker_config(good)
+        SageMakerConfig.validate_sagemaker_config(good)
+        with pytest.raises(jsonschema.ValidationError):
+            SageMakerConfig.validate_sagemaker_config(bad)
+        # Refused once, refused again: only a passing config is remembered.
+        with pytest.raises(jsonschema.ValidationError):
+            SageMakerConfig.validate_sagemaker_config(bad)
+    assert SageMakerConfig.__dict__["validate_sagemaker_config"] is original
