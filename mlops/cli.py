@@ -369,8 +369,8 @@ def verify_endpoint(
         str,
         typer.Option(
             "--expected-config",
-            help="The endpointConfigName output of `pulumi up`.",
-            callback=_not_blank,
+            help="The endpointConfigName output of `pulumi up` (empty when the stack serves "
+            "no model yet).",
         ),
     ],
     endpoint_url: EndpointUrlOption = None,
@@ -383,6 +383,12 @@ def verify_endpoint(
     from promotion.endpoint import EndpointCheckError, verify
 
     settings = _stack_settings(stack, project_dir)
+    if settings.serving.model is None:
+        # A first deployment, before any model is registered, declares no endpoint.
+        console.print(f"{stack} serves no model (mlops:serving.model is unset): no endpoint")
+        return
+    if not expected_config.strip():
+        _fail(f"{stack} serves a model, so --expected-config must name its configuration")
     clients = Clients.create(settings.region, endpoint_url)
     try:
         console.print(verify(clients.sagemaker, clients.cloudwatch, settings, expected_config))

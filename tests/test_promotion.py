@@ -518,3 +518,17 @@ def test_cli_names_an_unknown_stack_before_calling_aws(world: World) -> None:
     assert result.exit_code == 1
     assert "unknown stack 'qa'" in result.output
     assert world.packages("prod") == []
+
+
+def test_cli_verify_endpoint_passes_a_stack_without_a_model_and_needs_a_config_otherwise(
+    world: World,
+) -> None:
+    args = ["verify-endpoint", "--stack", "prod", "--project-dir", str(world.project)]
+    blank = CliRunner().invoke(app, [*args, "--expected-config", ""])
+    assert blank.exit_code == 1
+    assert "--expected-config must name its configuration" in blank.output
+    text = world.text("prod").replace("    model:\n      packageVersion: 1\n", "")
+    (world.project / "Pulumi.prod.yaml").write_text(text)
+    no_model = CliRunner().invoke(app, [*args, "--expected-config", ""])
+    assert no_model.exit_code == 0, no_model.output
+    assert "serves no model" in no_model.output
