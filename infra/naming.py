@@ -110,6 +110,30 @@ class Naming:
         return endpoint_alarm_name(self.prefix, alarm)
 
     @property
+    def alerts_topic(self) -> str:
+        return f"{self.prefix}-alerts"
+
+    @property
+    def drift_pipeline(self) -> str:
+        return f"{self.prefix}-drift"
+
+    @property
+    def drift_schedule(self) -> str:
+        return f"{self.prefix}-drift"
+
+    @property
+    def drift_alarm(self) -> str:
+        return f"{self.endpoint}-drift"
+
+    @property
+    def dashboard(self) -> str:
+        return self.prefix
+
+    @property
+    def retrain_rule(self) -> str:
+        return f"{self.prefix}-retrain-on-drift"
+
+    @property
     def kms_alias(self) -> str:
         return f"alias/{self.prefix}"
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.components.alert_topic import AlertTopic, AlertTopicArgs
+from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
-from infra.components.model_endpoint import ModelEndpoint, ModelEndpointArgs
+from infra.components.model_endpoint import ModelEndpoint, ModelEndpointArgs, model_package_arn
 from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.loader import ConfigError, load_settings
-from infra.config.settings import Settings
+from infra.config.settings import ModelRef, Settings
 from infra.naming import BucketPurpose, Naming
 from infra.provider import account_id, aws_provider
 from infra.stack_files import CodeFiles, DatasetFiles, StackFilesError, build_code, build_dataset
@@ -58,7 +60,18 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
         opts=in_account,
     )
 
-    serving = None
+    alerts = AlertTopic(
+        "alerts",
+        AlertTopicArgs(
+            naming=naming,
+            account_id=account,
+            kms_key_arn=storage.key.arn,
+            emails=settings.monitoring.alarm_emails,
+        ),
+        opts=in_account,
+    )
+
+    serving = monitoring = None
     if settings.serving.model is not None:
         serving = ModelEndpoint(
             "serving",
@@ -69,11 +82,31 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
                 kms_key_arn=storage.key.arn,
                 artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
                 capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                alarm_actions=[alerts.arn],
             ),
             # The registry must exist before a model can name one of its packages.
             opts=pulumi.ResourceOptions(
                 providers={"aws": provider}, depends_on=[training.model_package_group]
             ),
+        )
+
+        monitoring = EndpointMonitoring(
+            "monitoring",
+            EndpointMonitoringArgs(
+                settings=settings,
+                naming=naming,
+                account_id=account,
+                kms_key_arn=storage.key.arn,
+                artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+                capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                alert_topic_arn=alerts.arn,
+                endpoint_name=serving.endpoint.name,
+                endpoint_alarms=list(serving.alarms.alarms.values()),
+                training_pipeline_arn=training.pipeline.arn,
+                code=code,
+                baseline=served_model_reference(settings.serving.model, naming, account),
+            ),
+            opts=in_account,
         )
 
     pulumi.export("environment", settings.environment.value)
@@ -92,8 +125,26 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
         pulumi.export("endpointConfigName", serving.configuration.name)
         pulumi.export("servingModelName", serving.model.name)
         pulumi.export("rollbackAlarmNames", serving.alarms.names)
+    pulumi.export("alertsTopicArn", alerts.arn)
+    if monitoring is not None:
+        pulumi.export("dashboardName", monitoring.dashboard.dashboard_name)
+        if monitoring.drift_pipeline is not None:
+            pulumi.export("driftPipelineName", monitoring.drift_pipeline.pipeline_name)
+            pulumi.export("driftAlarmName", monitoring.alarms["drift"].name)
     if training.baseline_job is not None:
         pulumi.export("baselineTrainingJobName", training.baseline_job.training_job_name)
+
+
+def served_model_reference(
+    model: ModelRef, naming: Naming, account: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The served model as the drift job finds its baseline: package ARN or archive URI."""
+    if model.package_version is not None:
+        version = model.package_version
+        return pulumi.Output.from_input(account).apply(
+            lambda a: model_package_arn(naming, a, version)
+        )
+    return pulumi.Output.from_input(model.package_arn or model.data_uri or "")
 
 
 def main() -> None:

@@ -308,7 +308,10 @@ socket.create_connection = lambda address, *a, **k: refuse(None, address)
 from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
 plan = plan_config(load_stack_config(__import__("pathlib").Path(sys.argv[1]), sys.argv[2]))
-(pipeline,) = [r for r in plan.resources if r.type == "aws:sagemaker/pipeline:Pipeline"]
+(pipeline,) = [
+    r for r in plan.resources
+    if r.type == "aws:sagemaker/pipeline:Pipeline" and r.inputs["pipelineName"].endswith("-training")
+]
 assert not attempts, attempts
 sys.stdout.write(pipeline.inputs["pipelineDefinition"])
 """

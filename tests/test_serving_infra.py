@@ -89,7 +89,8 @@ class Serving:
 
     @property
     def alarms(self) -> list[RecordedResource]:
-        return self.planned.all(ALARM)
+        """The endpoint's own alarms (monitoring adds others, elsewhere)."""
+        return [a for a in self.planned.all(ALARM) if "EndpointAlarms" in a.parent]
 
     def role_policies(self) -> dict[str, dict[str, Any]]:
         return {
@@ -493,7 +494,17 @@ def test_everything_serving_declares_lives_under_the_component(serving: Serving)
     policies = [
         p for p in planned.all(ROLE_POLICY) if p.inputs["role"] == f"{serving.prefix}-serving"
     ]
-    owned = [r for t in SERVING_TYPES for r in planned.of_type(t)] + role + policies
+    owned = (
+        [
+            r
+            for t in SERVING_TYPES
+            for r in planned.of_type(t)
+            # Monitoring's own alarms (instance, drift) belong to its component.
+            if not (t == ALARM and "EndpointMonitoring" in r.parent)
+        ]
+        + role
+        + policies
+    )
     assert len(owned) >= 3 + 3 + 1 + 4
     for resource in owned:
         assert component in _ancestors(planned, resource), resource.name

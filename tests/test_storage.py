@@ -49,7 +49,11 @@ def test_kms_key_rotates_has_alias_and_explicit_policy(stack: PlannedStack) -> N
         "EnableIamPolicies",
         "AllowS3ServerAccessLogDelivery",
         "AllowCloudWatchLogsForStackLogGroups",
+        "AllowCloudWatchAlarmsToEncryptedTopic",
     }
+    alarms = statements["AllowCloudWatchAlarmsToEncryptedTopic"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     delivery = statements["AllowS3ServerAccessLogDelivery"]
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}

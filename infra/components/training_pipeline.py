@@ -15,17 +15,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config.settings import Settings
 from infra.naming import Naming
 from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
+from infra.policies.schedule import ScheduleScope
 from infra.policies.training import (
     TrainingScope,
     pipeline_policies,
     processing_job_policies,
-    scheduler_policies,
-    scheduler_trust_policy,
     training_job_policies,
 )
 from infra.stack_files import CodeFiles, DatasetFiles, StackFile
@@ -40,9 +40,6 @@ from training.features import Hyperparameters
 from training.hashing import sha256_bytes
 from training.packaging import FRAMEWORK_VERSION
 
-# Scheduler gives up on a start that keeps failing (e.g. throttling) after this long.
-SCHEDULE_RETRY_ATTEMPTS = 3
-SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
 # Pulumi waits for the baseline job to finish; allow its runtime plus provisioning.
 BASELINE_PROVISIONING_MINUTES = 30
 
@@ -123,7 +120,6 @@ class TrainingPipeline(pulumi.ComponentResource):
                 pipeline_name=naming.training_pipeline,
                 processing_role_arn=arn + naming.role("processing-job"),
                 training_role_arn=arn + naming.role("training-job"),
-                schedule_name=naming.retraining_schedule,
             )
 
         scope = pulumi.Output.all(
@@ -185,36 +181,28 @@ class TrainingPipeline(pulumi.ComponentResource):
             ),
         )
 
-        self.scheduler_role = ServiceRole(
-            f"{name}-scheduler",
-            ServiceRoleArgs(
-                role_name=naming.role("training-schedule"),
-                description=f"Lets EventBridge Scheduler start {naming.training_pipeline}",
-                trust_policy=scope.apply(lambda s: json.dumps(scheduler_trust_policy(s))),
-                policy_names=policy_names(scheduler_policies, TrainingScope),
-                policies=scope.apply(scheduler_policies),
-            ),
-            opts=child,
-        )
-        self.schedule = aws.scheduler.Schedule(
+        self.scheduler_role, self.schedule = declare_pipeline_schedule(
             name,
-            name=naming.retraining_schedule,
-            description=f"Starts {naming.training_pipeline} ({training.schedule})",
-            schedule_expression=training.schedule,
-            schedule_expression_timezone="UTC",
-            state="ENABLED" if settings.retraining_schedule_enabled else "DISABLED",
-            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
-            kms_key_arn=args.kms_key_arn,
-            target=aws.scheduler.ScheduleTargetArgs(
-                arn=self.pipeline.arn,
-                role_arn=self.scheduler_role.arn,
-                # No pipeline parameters: a scheduled run uses the definition's defaults.
-                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
-                    maximum_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
-                    maximum_event_age_in_seconds=SCHEDULE_MAX_EVENT_AGE_SECONDS,
+            PipelineScheduleArgs(
+                role_name=naming.role("training-schedule"),
+                schedule_name=naming.retraining_schedule,
+                expression=training.schedule,
+                enabled=settings.retraining_schedule_enabled,
+                pipeline_name=naming.training_pipeline,
+                pipeline_arn=self.pipeline.arn,
+                kms_key_arn=args.kms_key_arn,
+                scope=scope.apply(
+                    lambda s: ScheduleScope(
+                        partition=s.partition,
+                        region=s.region,
+                        account_id=s.account_id,
+                        kms_key_arn=s.kms_key_arn,
+                        pipeline_name=s.pipeline_name,
+                        schedule_name=naming.retraining_schedule,
+                    )
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.scheduler_role.policies),
+            parent=self,
         )
 
         self.baseline_job = None

@@ -8,6 +8,7 @@ the allowed values in step with the installed SDK instead of a list we would hav
 from __future__ import annotations
 
 import enum
+import re
 from functools import cache
 
 import botocore.session
@@ -63,3 +64,20 @@ def sagemaker_regions() -> dict[str, str]:
         for region in session.get_available_regions("sagemaker", partition_name=partition):
             regions[region] = partition
     return regions
+
+
+_SIZE = re.compile(r"^ml\.[a-z0-9-]+\.(?:(?P<n>\d+)?xlarge|(?P<named>large|medium))$")
+
+
+def vcpus(instance_type: str) -> int:
+    """vCPUs of an ml.* instance, from its size: SageMaker sums CPUUtilization over them.
+
+    Sizes map to vCPUs the same way across the families SageMaker hosts on (large = 2,
+    xlarge = 4, Nxlarge = 4N); medium is taken as 2 (t2/t3).
+    """
+    match = _SIZE.match(instance_type)
+    if match is None:
+        raise ValueError(f"cannot tell the vCPUs of {instance_type!r} from its size")
+    if match["named"]:
+        return 2
+    return 4 * int(match["n"] or 1)

@@ -243,8 +243,18 @@ class MonitoringSettings(_Section):
     error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 1.0
     # 4XX means the caller's request was refused; a model that rejects valid input shows here.
     client_error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    # Share of the fleet's CPU (SageMaker sums CPUUtilization over vCPUs) and of memory.
+    cpu_utilization_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    memory_utilization_percent: Annotated[float, Field(gt=0, le=100)] = 85.0
     drift_psi_threshold: Annotated[float, Field(gt=0, le=10)] = 0.2
     drift_schedule: ScheduleExpression = "rate(1 day)"
+    # The captured traffic each drift run compares with the training baseline.
+    drift_window_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
+    drift_instance_type: ProcessingInstanceType = "ml.m5.large"
+    # None: the drift schedule runs wherever traffic is captured.
+    drift_schedule_enabled: bool | None = None
+    # None: on in dev and staging; off in prod, where a human decides to retrain.
+    retrain_on_drift: bool | None = None
 
 
 class Settings(BaseModel):
@@ -281,6 +291,12 @@ class Settings(BaseModel):
         if self.training.schedule_enabled is not None:
             return self.training.schedule_enabled
         return self.environment is not Environment.DEV
+
+    @property
+    def retrain_on_drift(self) -> bool:
+        if self.monitoring.retrain_on_drift is not None:
+            return self.monitoring.retrain_on_drift
+        return not self.is_prod
 
     @property
     def default_tags(self) -> dict[str, str]:

@@ -196,3 +196,17 @@ def schedule_expression(value: str) -> str:
         f"{value!r} is not a schedule expression; use rate(N units) or cron(6 fields), "
         "e.g. rate(7 days) or cron(0 3 ? * MON *)"
     )
+
+
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# CloudWatch evaluates an alarm over at most one day (EvaluationPeriods x Period).
+MAX_ALARM_PERIOD_SECONDS = 86400
+
+
+def schedule_period_seconds(expression: str) -> int:
+    """How often a schedule fires, as an alarm period: rate() exactly, cron() as daily."""
+    rate = _RATE.match(expression)
+    if rate is None:
+        return MAX_ALARM_PERIOD_SECONDS
+    seconds = int(rate["value"]) * _UNIT_SECONDS[rate["unit"].rstrip("s")]
+    return min(seconds, MAX_ALARM_PERIOD_SECONDS)

@@ -110,6 +110,11 @@ class AwsMocks(Mocks):
                 f"arn:{self.partition}:cloudwatch:{self.region}:{self.account_id}:"
                 f"alarm:{physical_id}"
             )
+        elif args.typ == "aws:cloudwatch/eventRule:EventRule":
+            physical_id = args.inputs.get("name", args.name)
+            outputs["arn"] = (
+                f"arn:{self.partition}:events:{self.region}:{self.account_id}:rule/{physical_id}"
+            )
         elif args.typ.startswith("aws:"):
             service = args.typ.split(":")[1].split("/")[0]
             resource_name = args.inputs.get("name", args.name)

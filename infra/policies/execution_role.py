@@ -183,14 +183,15 @@ def ecr_policy(scope: StackScope) -> Document:
     )
 
 
-def metrics_policy(scope: ExecutionRoleScope) -> Document:
+def metrics_policy(namespace: str) -> Document:
     return document(
         {
             "Sid": "PublishKitMetrics",
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",
+            # PutMetricData has no resource type; the namespace condition scopes it.
             "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": scope.metrics_namespace}},
+            "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}},
         }
     )
 
@@ -218,6 +219,6 @@ def permission_policies(scope: ExecutionRoleScope) -> dict[str, Document]:
         "kms": kms_policy(scope),
         "logs": logs_policy(scope),
         "ecr": ecr_policy(scope),
-        "metrics": metrics_policy(scope),
+        "metrics": metrics_policy(scope.metrics_namespace),
         "registry": registry_policy(scope),
     }

@@ -56,4 +56,13 @@ def key_policy(
                 "ArnLike": {"kms:EncryptionContext:aws:logs:arn": list(log_group_arn_patterns)}
             },
         },
+        {
+            # Alarms publish to the stack's KMS-encrypted alerts topic; AWS documents exactly
+            # this grant for it. Which alarms may publish is the topic policy's job.
+            "Sid": "AllowCloudWatchAlarmsToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.naming import ArtifactPrefix, DataPrefix
-from infra.policies import Document, Statement, document
+from infra.policies import Document, document
 from infra.policies.execution_role import (
     bucket_access_policy,
     ecr_policy,
@@ -21,8 +21,6 @@ from infra.policies.execution_role import (
 
 # SageMaker Pipelines names the jobs it starts "pipelines-<execution id>-<step>-<token>".
 PIPELINE_JOB_PREFIX = "pipelines-"
-# EventBridge Scheduler's group for schedules that name none.
-DEFAULT_SCHEDULE_GROUP = "default"
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,6 @@ class TrainingScope:
     pipeline_name: str
     processing_role_arn: str
     training_role_arn: str
-    schedule_name: str
 
     def sagemaker_arn(self, resource: str) -> str:
         return f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:{resource}"
@@ -46,20 +43,6 @@ class TrainingScope:
     @property
     def pipeline_arn(self) -> str:
         return self.sagemaker_arn(f"pipeline/{self.pipeline_name}")
-
-    @property
-    def schedule_group_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
-            f"schedule-group/{DEFAULT_SCHEDULE_GROUP}"
-        )
-
-    @property
-    def schedule_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:"
-            f"schedule/{DEFAULT_SCHEDULE_GROUP}/{self.schedule_name}"
-        )
 
 
 def _data(scope: TrainingScope, prefix: str) -> str:
@@ -186,41 +169,3 @@ def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
         },
     )
     return {"sagemaker": sagemaker, "pass-roles": pass_roles, "property-files": property_files}
-
-
-def scheduler_trust_policy(scope: TrainingScope) -> Document:
-    # Confused-deputy guard as AWS documents it: the source ARN is the schedule group's.
-    return document(
-        {
-            "Sid": "SchedulerAssumesRole",
-            "Effect": "Allow",
-            "Principal": {"Service": "scheduler.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {
-                    "aws:SourceAccount": scope.account_id,
-                    "aws:SourceArn": scope.schedule_group_arn,
-                }
-            },
-        }
-    )
-
-
-def scheduler_policies(scope: TrainingScope) -> dict[str, Document]:
-    start: Statement = {
-        "Sid": "StartThisPipeline",
-        "Effect": "Allow",
-        "Action": "sagemaker:StartPipelineExecution",
-        "Resource": scope.pipeline_arn,
-    }
-    # The schedule is encrypted with the stack's key; Scheduler decrypts it as this role.
-    decrypt: Statement = {
-        "Sid": "DecryptThisSchedule",
-        "Effect": "Allow",
-        "Action": "kms:Decrypt",
-        "Resource": scope.kms_key_arn,
-        "Condition": {
-            "StringEquals": {"kms:EncryptionContext:aws:scheduler:schedule:arn": scope.schedule_arn}
-        },
-    }
-    return {"start-pipeline": document(start), "kms": document(decrypt)}

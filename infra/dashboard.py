@@ -1,0 +1,138 @@
+"""The endpoint's CloudWatch dashboard, as a plain JSON document (tested by parsing it).
+
+One row each for traffic, errors, latency, instances and drift, then the alarm states. The
+metrics are exactly the ones the alarms watch, with the same names and dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SAGEMAKER = "AWS/SageMaker"
+INSTANCES = "/aws/sagemaker/Endpoints"
+WIDTH, HEIGHT = 12, 6
+
+
+@dataclass(frozen=True)
+class DashboardSpec:
+    region: str
+    endpoint_name: str
+    variant: str
+    metrics_namespace: str
+    features: Sequence[str]
+    alarm_arns: Sequence[str]
+    instance_metrics: bool
+    drift: bool
+    latency_p99_threshold_us: float
+    drift_threshold: float
+
+
+def body(spec: DashboardSpec) -> dict[str, Any]:
+    variant = ["EndpointName", spec.endpoint_name, "VariantName", spec.variant]
+    rows: list[list[dict[str, Any]]] = [
+        [
+            _metrics(spec, "Invocations", [[SAGEMAKER, "Invocations", *variant]], stat="Sum"),
+            _metrics(
+                spec,
+                "Errors",
+                [
+                    [SAGEMAKER, "Invocation4XXErrors", *variant],
+                    [SAGEMAKER, "Invocation5XXErrors", *variant],
+                ],
+                stat="Sum",
+            ),
+        ],
+        [
+            _metrics(
+                spec,
+                "Model latency (microseconds)",
+                [
+                    [SAGEMAKER, "ModelLatency", *variant, {"stat": "p50", "label": "p50"}],
+                    [SAGEMAKER, "ModelLatency", *variant, {"stat": "p99", "label": "p99"}],
+                ],
+                threshold=("p99 alarm", spec.latency_p99_threshold_us),
+            ),
+        ],
+    ]
+    if spec.instance_metrics:
+        rows[1].append(
+            _metrics(
+                spec,
+                "Instances (%; CPU summed over vCPUs)",
+                [
+                    [INSTANCES, name, *variant]
+                    for name in ("CPUUtilization", "MemoryUtilization", "DiskUtilization")
+                ],
+                stat="Average",
+            )
+        )
+    if spec.drift:
+        endpoint = ["EndpointName", spec.endpoint_name]
+        rows.append(
+            [
+                _metrics(
+                    spec,
+                    "Drift per feature (PSI)",
+                    [
+                        [spec.metrics_namespace, "FeaturePSI", *endpoint, "Feature", feature]
+                        for feature in spec.features
+                    ],
+                    stat="Maximum",
+                    period=3600,
+                ),
+                _metrics(
+                    spec,
+                    "Drift score (max PSI)",
+                    [[spec.metrics_namespace, "DriftScore", *endpoint]],
+                    stat="Maximum",
+                    period=3600,
+                    threshold=("drift alarm", spec.drift_threshold),
+                ),
+            ]
+        )
+    rows.append(
+        [
+            {
+                "type": "alarm",
+                "properties": {
+                    "title": "Alarms",
+                    "alarms": list(spec.alarm_arns),
+                    "sortBy": "stateUpdatedTimestamp",
+                },
+            }
+        ]
+    )
+    widgets = []
+    for y, row in enumerate(rows):
+        for x, widget in enumerate(row):
+            width = 24 // len(row)
+            widgets.append(
+                {**widget, "x": x * width, "y": y * HEIGHT, "width": width, "height": HEIGHT}
+            )
+    return {"widgets": widgets}
+
+
+def _metrics(
+    spec: DashboardSpec,
+    title: str,
+    metrics: list[list[Any]],
+    *,
+    stat: str | None = None,
+    period: int = 60,
+    threshold: tuple[str, float] | None = None,
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "title": title,
+        "region": spec.region,
+        "view": "timeSeries",
+        "period": period,
+        "metrics": metrics,
+    }
+    if stat:
+        properties["stat"] = stat
+    if threshold:
+        label, value = threshold
+        properties["annotations"] = {"horizontal": [{"label": label, "value": value}]}
+    return {"type": "metric", "properties": properties}

@@ -1,0 +1,47 @@
+"""The alerts topic's policy: only this stack's alarms may publish, and only over TLS."""
+
+from __future__ import annotations
+
+from infra.policies import Document, document
+
+
+def alerts_topic_policy(
+    *, topic_arn: str, partition: str, region: str, account_id: str, prefix: str
+) -> Document:
+    return document(
+        {
+            "Sid": "AccountManagesTopic",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": [
+                "sns:GetTopicAttributes",
+                "sns:SetTopicAttributes",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+                "sns:Publish",
+            ],
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "StackAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:"
+                    f"alarm:{prefix}-*"
+                },
+            },
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )

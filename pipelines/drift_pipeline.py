@@ -1,0 +1,156 @@
+"""The drift-monitoring pipeline: one processing step that runs the drift job.
+
+    DetectDrift (processing): capture window -> drift.json + drift.html, CloudWatch metrics
+
+It runs the same code bundle as the training pipeline (``drift.py`` inside it, launched by
+``bundle_runner.py``) on the same managed scikit-learn image. The report lands next to the
+captured data, under a per-execution prefix. Like the training definition it builds
+offline and byte-for-byte the same from the same spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines import sdk
+from pipelines.spec import BUNDLE_DIR, PROCESSING_ROOT, CodeLocation
+
+with sdk.sdk_environment():
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import (
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.parameters import (
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import ProcessingStep
+
+STEP = "DetectDrift"
+REPORT_DIR = f"{PROCESSING_ROOT}/output/report"
+
+
+@dataclass(frozen=True)
+class DriftPipelineSpec:
+    region: str
+    pipeline_name: str
+    role_arn: str
+    kms_key_arn: str
+    artifacts_bucket: str
+    capture_uri: str
+    report_prefix: str
+    code: CodeLocation
+    image_uri: str
+    instance_type: str
+    volume_size_gb: int
+    max_runtime_seconds: int
+    endpoint_name: str
+    # The served model: a model package ARN or its model.tar.gz URI (baseline.json inside).
+    baseline: str
+    metrics_namespace: str
+    psi_threshold: float
+    window_hours: int
+
+
+class DriftParameter:
+    WINDOW_HOURS = "WindowHours"
+    PSI_THRESHOLD = "PsiThreshold"
+    INSTANCE_TYPE = "ProcessingInstanceType"
+
+
+def build_definition(spec: DriftPipelineSpec) -> str:
+    from pipelines.training_pipeline import canonical_json
+
+    with sdk.sdk_environment(), sdk.config_validated_once():
+        session = sdk.offline_session(spec.region, default_bucket=spec.artifacts_bucket)
+        window = ParameterInteger(DriftParameter.WINDOW_HOURS, default_value=spec.window_hours)
+        threshold = ParameterFloat(DriftParameter.PSI_THRESHOLD, default_value=spec.psi_threshold)
+        instance_type = ParameterString(
+            DriftParameter.INSTANCE_TYPE, default_value=spec.instance_type
+        )
+        processor = ScriptProcessor(
+            role=spec.role_arn,
+            image_uri=spec.image_uri,
+            command=["python3"],
+            instance_type=instance_type,
+            instance_count=1,
+            volume_size_in_gb=spec.volume_size_gb,
+            volume_kms_key=spec.kms_key_arn,
+            output_kms_key=spec.kms_key_arn,
+            max_runtime_in_seconds=spec.max_runtime_seconds,
+            sagemaker_session=session,
+            # Needs S3 listing, the registry and CloudWatch (see infra/policies/monitoring.py).
+            network_config=NetworkConfig(
+                enable_network_isolation=False, encrypt_inter_container_traffic=True
+            ),
+        )
+        step_args = processor.run(
+            code=spec.code.runner_uri,
+            inputs=[
+                ProcessingInput(
+                    input_name="bundle",
+                    s3_input=ProcessingS3Input(
+                        s3_uri=spec.code.sourcedir_uri,
+                        local_path=BUNDLE_DIR,
+                        s3_data_type="S3Prefix",
+                        s3_input_mode="File",
+                        s3_data_distribution_type="FullyReplicated",
+                    ),
+                )
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name="report",
+                    s3_output=ProcessingS3Output(
+                        s3_uri=Join(
+                            on="/",
+                            values=[spec.report_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID],
+                        ),
+                        local_path=REPORT_DIR,
+                        s3_upload_mode="EndOfJob",
+                    ),
+                )
+            ],
+            arguments=[
+                "drift.py",
+                "--capture",
+                spec.capture_uri,
+                "--baseline",
+                spec.baseline,
+                "--window-hours",
+                window.to_string(),
+                "--psi-threshold",
+                threshold.to_string(),
+                "--output",
+                REPORT_DIR,
+                "--namespace",
+                spec.metrics_namespace,
+                "--endpoint-name",
+                spec.endpoint_name,
+                "--region",
+                spec.region,
+                "--publish",
+            ],
+        )
+        pipeline = Pipeline(
+            name=spec.pipeline_name,
+            parameters=[window, threshold, instance_type],
+            steps=[
+                ProcessingStep(
+                    name=STEP,
+                    step_args=step_args,
+                    description="Compare captured traffic with the training baseline",
+                )
+            ],
+            sagemaker_session=session,
+            pipeline_experiment_config=None,
+        )
+        return canonical_json(pipeline.definition())
