@@ -1,0 +1,219 @@
+"""The planned alarms and rule, applied to moto: valid requests, metrics, states, routing.
+
+moto stands in for CloudWatch and EventBridge. It accepts and returns alarms but does not
+evaluate them against metrics, so alarm states are set the way AWS would set them; and it
+does not emit alarm state-change events, so the test puts the event AWS documents onto the
+bus and moto's rule engine routes it (to an SQS queue standing in for the pipeline). moto's
+TestEventPattern is a stub, hence the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from conftest import REPO, PlannedStack
+from moto import mock_aws
+
+from infra.config.loader import settings_from_config
+from infra.plan.project import load_stack_config
+from promotion.gates import no_alarm_firing
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield (
+            boto3.client("cloudwatch", region_name=REGION),
+            boto3.client("events", region_name=REGION),
+        )
+
+
+def _dimensions(plain: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Name": name, "Value": value} for name, value in plain.items()]
+
+
+def put_metric_alarm_request(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The PutMetricAlarm request the provider sends for a planned alarm's inputs."""
+    direct = {
+        "name": "AlarmName",
+        "alarmDescription": "AlarmDescription",
+        "comparisonOperator": "ComparisonOperator",
+        "evaluationPeriods": "EvaluationPeriods",
+        "datapointsToAlarm": "DatapointsToAlarm",
+        "threshold": "Threshold",
+        "treatMissingData": "TreatMissingData",
+        "actionsEnabled": "ActionsEnabled",
+        "alarmActions": "AlarmActions",
+        "okActions": "OKActions",
+        "namespace": "Namespace",
+        "metricName": "MetricName",
+        "statistic": "Statistic",
+        "extendedStatistic": "ExtendedStatistic",
+        "period": "Period",
+    }
+    request = {api: inputs[key] for key, api in direct.items() if key in inputs}
+    if "dimensions" in inputs:
+        request["Dimensions"] = _dimensions(inputs["dimensions"])
+    if "metricQueries" in inputs:
+        request["Metrics"] = [_query(q) for q in inputs["metricQueries"]]
+    return request
+
+
+def _query(query: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = {"Id": query["id"], "ReturnData": query.get("returnData", False)}
+    if "expression" in query:
+        converted["Expression"] = query["expression"]
+        converted["Label"] = query.get("label", query["id"])
+    if "metric" in query:
+        metric = query["metric"]
+        converted["MetricStat"] = {
+            "Metric": {
+                "Namespace": metric["namespace"],
+                "MetricName": metric["metricName"],
+                "Dimensions": _dimensions(metric["dimensions"]),
+            },
+            "Period": metric["period"],
+            "Stat": metric["stat"],
+        }
+    return converted
+
+
+def _apply_alarms(cloudwatch: Any, planned: PlannedStack) -> list[dict[str, Any]]:
+    requests = [put_metric_alarm_request(a.inputs) for a in planned.all(ALARM)]
+    for request in requests:
+        cloudwatch.put_metric_alarm(**request)
+    return requests
+
+
+def _settings(stack: str) -> Any:
+    config = load_stack_config(REPO, stack)
+    return settings_from_config(config.values, project=config.project, stack=stack)
+
+
+def test_every_planned_alarm_is_a_valid_request_and_reads_back(aws: Any, plan_of: Any) -> None:
+    cloudwatch, _ = aws
+    prod = plan_of("prod")
+    requests = _apply_alarms(cloudwatch, prod)
+
+    stored = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert set(stored) == {r["AlarmName"] for r in requests}
+    assert len(stored) == 6  # 5xx, 4xx, latency, cpu, memory, drift
+    topic = prod.outputs["alertsTopicArn"]
+    for request in requests:
+        alarm = stored[request["AlarmName"]]
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+        assert alarm["Threshold"] == request["Threshold"]
+        assert alarm["TreatMissingData"] == request["TreatMissingData"]
+    latency = stored["churn-prod-endpoint-latency-p99"]
+    assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == 300_000
+    assert {m["Id"] for m in stored["churn-prod-endpoint-5xx-rate"]["Metrics"]} == {
+        "errors",
+        "invocations",
+        "error_rate",
+    }
+
+
+def test_drift_metrics_publish_and_the_drift_alarm_blocks_promotion(aws: Any, plan_of: Any) -> None:
+    cloudwatch, _ = aws
+    staging = plan_of("staging")
+    _apply_alarms(cloudwatch, staging)
+    namespace = "MLOpsKit/churn-staging"
+    endpoint = [{"Name": "EndpointName", "Value": "churn-staging-endpoint"}]
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "DriftScore", "Dimensions": endpoint, "Value": 0.41},
+            {
+                "MetricName": "FeaturePSI",
+                "Dimensions": [*endpoint, {"Name": "Feature", "Value": "total_day_minutes"}],
+                "Value": 0.41,
+            },
+        ],
+    )
+    published = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName="DriftScore",
+        Dimensions=endpoint,
+        StartTime=datetime(2000, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+        Period=86400,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [p["Maximum"] for p in published] == [0.41]
+    drift = cloudwatch.describe_alarms(AlarmNames=["churn-staging-endpoint-drift"])
+    (alarm,) = drift["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, "DriftScore")
+    assert alarm["Dimensions"] == endpoint and alarm["Threshold"] <= 0.41
+
+    assert no_alarm_firing(cloudwatch, _settings("staging")).passed
+    # moto does not evaluate alarms; CloudWatch would move it to ALARM on that datapoint.
+    cloudwatch.set_alarm_state(
+        AlarmName="churn-staging-endpoint-drift", StateValue="ALARM", StateReason="PSI 0.41"
+    )
+    gate = no_alarm_firing(cloudwatch, _settings("staging"))
+    assert not gate.passed
+    assert gate.detail == "in ALARM: churn-staging-endpoint-drift"
+
+
+def _alarm_state_change(alarm_name: str, state: str) -> dict[str, str]:
+    """A PutEvents entry shaped as CloudWatch's alarm state-change event."""
+    return {
+        "Source": "aws.cloudwatch",
+        "DetailType": "CloudWatch Alarm State Change",
+        "Resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name}"],
+        "Detail": json.dumps(
+            {
+                "alarmName": alarm_name,
+                "state": {"value": state, "reason": "Threshold Crossed"},
+                "previousState": {"value": "OK"},
+            }
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("alarm", "state", "starts_retraining"),
+    [
+        ("churn-staging-endpoint-drift", "ALARM", True),
+        ("churn-staging-endpoint-drift", "OK", False),
+        ("churn-staging-endpoint-drift", "INSUFFICIENT_DATA", False),
+        ("churn-staging-endpoint-5xx-rate", "ALARM", False),
+        ("churn-prod-endpoint-drift", "ALARM", False),
+    ],
+)
+def test_only_the_drift_alarm_going_to_alarm_starts_retraining(
+    aws: Any, plan_of: Any, alarm: str, state: str, starts_retraining: bool
+) -> None:
+    _, events = aws
+    (rule,) = plan_of("staging").all(RULE)
+    pattern = rule.inputs["eventPattern"]
+    # moto's rule engine delivers matching events to an SQS target in place of the pipeline.
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="retraining-starts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    events.put_rule(
+        Name=rule.inputs["name"],
+        EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern),
+        State=rule.inputs["state"],
+    )
+    events.put_targets(
+        Rule=rule.inputs["name"],
+        Targets=[{"Id": "training", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+    )
+
+    events.put_events(Entries=[_alarm_state_change(alarm, state)])
+
+    delivered = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert (len(delivered) == 1) is starts_retraining
