@@ -12,18 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines import sdk
-from pipelines.spec import BUNDLE_DIR, PROCESSING_ROOT, CodeLocation
+from pipelines import processing, sdk
+from pipelines.spec import PROCESSING_ROOT, CodeLocation
 
 with sdk.sdk_environment():
-    from sagemaker.core.network import NetworkConfig
-    from sagemaker.core.processing import ScriptProcessor
-    from sagemaker.core.shapes import (
-        ProcessingInput,
-        ProcessingOutput,
-        ProcessingS3Input,
-        ProcessingS3Output,
-    )
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.parameters import (
@@ -76,49 +68,24 @@ def build_definition(spec: DriftPipelineSpec) -> str:
         instance_type = ParameterString(
             DriftParameter.INSTANCE_TYPE, default_value=spec.instance_type
         )
-        processor = ScriptProcessor(
-            role=spec.role_arn,
+        processor = processing.script_processor(
+            session,
+            role_arn=spec.role_arn,
             image_uri=spec.image_uri,
-            command=["python3"],
             instance_type=instance_type,
-            instance_count=1,
-            volume_size_in_gb=spec.volume_size_gb,
-            volume_kms_key=spec.kms_key_arn,
-            output_kms_key=spec.kms_key_arn,
-            max_runtime_in_seconds=spec.max_runtime_seconds,
-            sagemaker_session=session,
+            volume_size_gb=spec.volume_size_gb,
+            kms_key_arn=spec.kms_key_arn,
+            max_runtime_seconds=spec.max_runtime_seconds,
             # Needs S3 listing, the registry and CloudWatch (see infra/policies/monitoring.py).
-            network_config=NetworkConfig(
-                enable_network_isolation=False, encrypt_inter_container_traffic=True
-            ),
+            network_isolation=False,
+        )
+        report_uri = Join(
+            on="/", values=[spec.report_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID]
         )
         step_args = processor.run(
             code=spec.code.runner_uri,
-            inputs=[
-                ProcessingInput(
-                    input_name="bundle",
-                    s3_input=ProcessingS3Input(
-                        s3_uri=spec.code.sourcedir_uri,
-                        local_path=BUNDLE_DIR,
-                        s3_data_type="S3Prefix",
-                        s3_input_mode="File",
-                        s3_data_distribution_type="FullyReplicated",
-                    ),
-                )
-            ],
-            outputs=[
-                ProcessingOutput(
-                    output_name="report",
-                    s3_output=ProcessingS3Output(
-                        s3_uri=Join(
-                            on="/",
-                            values=[spec.report_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID],
-                        ),
-                        local_path=REPORT_DIR,
-                        s3_upload_mode="EndOfJob",
-                    ),
-                )
-            ],
+            inputs=[processing.bundle_input(spec.code.sourcedir_uri)],
+            outputs=[processing.s3_output("report", report_uri, REPORT_DIR)],
             arguments=[
                 "drift.py",
                 "--capture",

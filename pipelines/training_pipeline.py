@@ -17,19 +17,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import sdk
+from pipelines import processing, sdk
 from training.metric_names import METRIC_KEYS
 
 with sdk.sdk_environment():
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
-    from sagemaker.core.network import NetworkConfig
-    from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
         MetricDefinition,
-        ProcessingInput,
-        ProcessingOutput,
-        ProcessingS3Input,
-        ProcessingS3Output,
     )
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -51,7 +45,6 @@ with sdk.sdk_environment():
     )
     from sagemaker.train.model_trainer import ModelTrainer
 from pipelines.spec import (
-    BUNDLE_DIR,
     CONTENT_TYPES,
     PROCESSING_ROOT,
     RESPONSE_TYPES,
@@ -143,48 +136,16 @@ def _execution_uri(prefix: str, *parts: str) -> Any:
 
 
 def _processor(spec: TrainingPipelineSpec, session: Any, params: _Parameters) -> Any:
-
-    return ScriptProcessor(
-        role=spec.processing_role_arn,
+    return processing.script_processor(
+        session,
+        role_arn=spec.processing_role_arn,
         image_uri=spec.image_uri,
-        command=["python3"],
         instance_type=params.processing_instance_type,
-        instance_count=1,
-        volume_size_in_gb=spec.volume_size_gb,
-        volume_kms_key=spec.kms_key_arn,
-        output_kms_key=spec.kms_key_arn,
-        max_runtime_in_seconds=spec.max_runtime_seconds,
-        sagemaker_session=session,
-        network_config=NetworkConfig(
-            enable_network_isolation=True, encrypt_inter_container_traffic=True
-        ),
+        volume_size_gb=spec.volume_size_gb,
+        kms_key_arn=spec.kms_key_arn,
+        max_runtime_seconds=spec.max_runtime_seconds,
+        network_isolation=True,
     )
-
-
-def _s3_input(name: str, uri: Any, local_path: str) -> Any:
-
-    return ProcessingInput(
-        input_name=name,
-        s3_input=ProcessingS3Input(
-            s3_uri=uri,
-            local_path=local_path,
-            s3_data_type="S3Prefix",
-            s3_input_mode="File",
-            s3_data_distribution_type="FullyReplicated",
-        ),
-    )
-
-
-def _s3_output(name: str, uri: Any, local_path: str) -> Any:
-
-    return ProcessingOutput(
-        output_name=name,
-        s3_output=ProcessingS3Output(s3_uri=uri, local_path=local_path, s3_upload_mode="EndOfJob"),
-    )
-
-
-def _bundle_input(spec: TrainingPipelineSpec) -> Any:
-    return _s3_input("bundle", spec.code.sourcedir_uri, BUNDLE_DIR)
 
 
 def _output_uri(step: Any, output: str) -> Any:
@@ -194,7 +155,7 @@ def _output_uri(step: Any, output: str) -> Any:
 def _process_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters) -> Any:
 
     outputs = [
-        _s3_output(
+        processing.s3_output(
             split,
             _execution_uri(spec.processed_prefix, split),
             f"{PROCESSING_ROOT}/output/{split}",
@@ -204,8 +165,8 @@ def _process_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters)
     step_args = _processor(spec, session, params).run(
         code=spec.code.runner_uri,
         inputs=[
-            _s3_input("raw", params.input_data, f"{PROCESSING_ROOT}/input/raw"),
-            _bundle_input(spec),
+            processing.s3_input("raw", params.input_data, f"{PROCESSING_ROOT}/input/raw"),
+            processing.bundle_input(spec.code.sourcedir_uri),
         ],
         outputs=outputs,
         arguments=["process.py"],
@@ -276,16 +237,16 @@ def _evaluate_step(
     step_args = _processor(spec, session, params).run(
         code=spec.code.runner_uri,
         inputs=[
-            _s3_input(
+            processing.s3_input(
                 "model",
                 train.properties.ModelArtifacts.S3ModelArtifacts,
                 f"{PROCESSING_ROOT}/model",
             ),
-            _s3_input("test", _output_uri(process, "test"), f"{PROCESSING_ROOT}/test"),
-            _bundle_input(spec),
+            processing.s3_input("test", _output_uri(process, "test"), f"{PROCESSING_ROOT}/test"),
+            processing.bundle_input(spec.code.sourcedir_uri),
         ],
         outputs=[
-            _s3_output(
+            processing.s3_output(
                 "evaluation",
                 _execution_uri(spec.evaluation_prefix),
                 f"{PROCESSING_ROOT}/evaluation",

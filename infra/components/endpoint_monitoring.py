@@ -36,7 +36,6 @@ from infra.policies.monitoring import (
     retrain_policies,
     retrain_trust_policy,
 )
-from infra.policies.schedule import ScheduleScope
 from infra.stack_files import CodeFiles
 from pipelines.spec import CodeLocation
 from training import dataset
@@ -276,17 +275,9 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 ),
                 pipeline_name=naming.drift_pipeline,
                 pipeline_arn=self.drift_pipeline.arn,
+                naming=naming,
+                account_id=args.account_id,
                 kms_key_arn=args.kms_key_arn,
-                scope=scope.apply(
-                    lambda s: ScheduleScope(
-                        partition=s.partition,
-                        region=s.region,
-                        account_id=s.account_id,
-                        kms_key_arn=s.kms_key_arn,
-                        pipeline_name=naming.drift_pipeline,
-                        schedule_name=naming.drift_schedule,
-                    )
-                ),
             ),
             parent=self,
         )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
+from infra.naming import Naming
 from infra.policies.schedule import ScheduleScope, scheduler_policies, scheduler_trust_policy
 
 # Scheduler gives up on a start that keeps failing (e.g. throttling) after this long.
@@ -24,22 +25,33 @@ class PipelineScheduleArgs:
     enabled: bool
     pipeline_name: str
     pipeline_arn: pulumi.Input[str]
+    naming: Naming
+    account_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    scope: pulumi.Output[ScheduleScope]
 
 
 def declare_pipeline_schedule(
     name: str, args: PipelineScheduleArgs, parent: pulumi.Resource
 ) -> tuple[ServiceRole, aws.scheduler.Schedule]:
     """The role and the schedule, as children of ``parent`` (so URNs stay where they were)."""
+    scope = pulumi.Output.all(args.account_id, args.kms_key_arn).apply(
+        lambda v: ScheduleScope(
+            partition=args.naming.partition,
+            region=args.naming.region,
+            account_id=v[0],
+            kms_key_arn=v[1],
+            pipeline_name=args.pipeline_name,
+            schedule_name=args.schedule_name,
+        )
+    )
     role = ServiceRole(
         f"{name}-scheduler",
         ServiceRoleArgs(
             role_name=args.role_name,
             description=f"Lets EventBridge Scheduler start {args.pipeline_name}",
-            trust_policy=args.scope.apply(lambda s: json.dumps(scheduler_trust_policy(s))),
+            trust_policy=scope.apply(lambda s: json.dumps(scheduler_trust_policy(s))),
             policy_names=policy_names(scheduler_policies, ScheduleScope),
-            policies=args.scope.apply(scheduler_policies),
+            policies=scope.apply(scheduler_policies),
         ),
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -21,7 +21,6 @@ from infra.config.settings import Settings
 from infra.naming import Naming
 from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
-from infra.policies.schedule import ScheduleScope
 from infra.policies.training import (
     TrainingScope,
     pipeline_policies,
@@ -190,17 +189,9 @@ class TrainingPipeline(pulumi.ComponentResource):
                 enabled=settings.retraining_schedule_enabled,
                 pipeline_name=naming.training_pipeline,
                 pipeline_arn=self.pipeline.arn,
+                naming=naming,
+                account_id=args.account_id,
                 kms_key_arn=args.kms_key_arn,
-                scope=scope.apply(
-                    lambda s: ScheduleScope(
-                        partition=s.partition,
-                        region=s.region,
-                        account_id=s.account_id,
-                        kms_key_arn=s.kms_key_arn,
-                        pipeline_name=s.pipeline_name,
-                        schedule_name=naming.retraining_schedule,
-                    )
-                ),
             ),
             parent=self,
         )
