@@ -41,7 +41,8 @@ def test_the_hash_changes_when_the_code_does(
 def test_bundle_has_launchers_and_code_but_no_caches(tmp_path: Path) -> None:
     bundle = packaging.build_sourcedir(tmp_path / "sourcedir.tar.gz")
     members = _members(bundle.path)
-    assert {"train.py", "process.py", "evaluate.py", "training/train.py"} <= set(members)
+    assert {"train.py", "process.py", "evaluate.py", "drift.py"} <= set(members)
+    assert {"training/train.py", "monitoring/drift.py", "monitoring/statistics.py"} <= set(members)
     assert not [n for n in members if "__pycache__" in n or n.endswith(".pyc")]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members.values()} == {
         (FIXED_MTIME, 0, 0, "", 0o644)

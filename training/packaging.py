@@ -1,10 +1,11 @@
 """Build the code bundle (``sourcedir.tar.gz``) SageMaker jobs run, deterministically.
 
-The archive holds the ``training`` package plus one tiny launcher per entry point at its
-root (``train.py``, ``process.py``, ``evaluate.py``), which is where SageMaker's script
-mode expects them. Entries are sorted and carry fixed metadata, and gzip's header has no
-timestamp, so the archive's hash changes exactly when the code does: the infrastructure
-can put that hash in the S3 key and get a stable, content-addressed URI.
+The archive holds the ``training`` and ``monitoring`` packages plus one tiny launcher per
+entry point at its root (``train.py``, ``process.py``, ``evaluate.py``, ``drift.py``), which
+is where SageMaker's script mode expects them. Entries are sorted and carry fixed metadata,
+and gzip's header has no timestamp, so the archive's hash changes exactly when the code
+does: the infrastructure can put that hash in the S3 key and get a stable,
+content-addressed URI.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # directory as code/inference.py, so the model.tar.gz a training job writes is servable.
 HANDLER_SOURCE = PACKAGE_DIR.parent / "inference" / "handler.py"
 HANDLER_MEMBER = "inference/handler.py"
+# The drift job runs from the same bundle (bundle_runner.py drift.py ...).
+MONITORING_DIR = PACKAGE_DIR.parent / "monitoring"
 # SageMaker's scikit-learn container image tag, and the scikit-learn inside it. Models are
 # trained with exactly this scikit-learn (pinned in pyproject) so they load in the image.
 FRAMEWORK_VERSION = "1.9-0"
@@ -31,6 +34,7 @@ ENTRY_POINTS = {
     "process.py": "training.process",
     "train.py": "training.train",
     "evaluate.py": "training.evaluate",
+    "drift.py": "monitoring.drift",
 }
 
 LAUNCHER = '''"""SageMaker entry point: runs {module} with the arguments SageMaker passes."""
@@ -71,6 +75,9 @@ def bundle_entries(wheelhouse: Path | None = None) -> dict[str, bytes]:
     for path in PACKAGE_DIR.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".txt"}:
             entries[f"training/{path.relative_to(PACKAGE_DIR).as_posix()}"] = path.read_bytes()
+    for path in MONITORING_DIR.rglob("*.py"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            entries[f"monitoring/{path.relative_to(MONITORING_DIR).as_posix()}"] = path.read_bytes()
     entries[HANDLER_MEMBER] = HANDLER_SOURCE.read_bytes()
     entries["inference/__init__.py"] = (HANDLER_SOURCE.parent / "__init__.py").read_bytes()
     if wheelhouse is not None:

@@ -1,0 +1,301 @@
+"""Drift job: compare a window of endpoint data capture with the training baseline.
+
+Runs as a SageMaker Processing job (``python3 bundle_runner.py drift.py ARGS``), locally
+with ``mlops drift`` or ``python -m monitoring.drift``. It streams the capture files of the
+window line by line, keeps fixed-size running statistics (see monitoring.statistics), and
+writes ``drift.json`` and ``drift.html``; with ``--publish`` it also puts the findings to
+CloudWatch. Drift is a finding, not a failure: the exit code is 0 whenever the job ran,
+2 for a bad baseline or bad arguments (one line on stderr), 1 when AWS refuses a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from monitoring import baseline as baselines
+from monitoring import report as reports
+from monitoring.capture import RecordParser
+from monitoring.statistics import DriftState
+from monitoring.store import (
+    CaptureNotFoundError,
+    LocalStore,
+    S3Store,
+    Store,
+    find_roots,
+    window_files,
+)
+from training import paths, uri
+
+EXIT_OK = 0
+EXIT_AWS = 1
+EXIT_USAGE = 2
+CHUNK_ROWS = 20_000
+LOG_EVERY_SECONDS = 30.0
+
+
+class UsageError(Exception):
+    """A caller mistake: exit code 2 with this message."""
+
+
+@dataclass(frozen=True)
+class Options:
+    capture: str
+    baseline: str
+    output: str
+    window_hours: float
+    end: datetime
+    psi_threshold: float
+    ks_alpha: float
+    namespace: str | None
+    endpoint_name: str | None
+    publish: bool
+    region: str | None
+    endpoint_url: str | None
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(hours=self.window_hours)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="drift.py", description="Feature drift of endpoint data capture vs the baseline."
+    )
+    p.add_argument("--capture", required=True, help="Capture folder or s3:// prefix.")
+    p.add_argument(
+        "--baseline",
+        required=True,
+        help="baseline.json, model dir, model.tar.gz (local or s3://) or model package ARN.",
+    )
+    p.add_argument(
+        "--output",
+        default=str(paths.processing_or_local("output/drift", paths.LOCAL_ROOT / "drift")),
+        help="Folder or s3:// prefix for drift.json and drift.html.",
+    )
+    p.add_argument("--window-hours", type=float, default=24.0)
+    p.add_argument("--end", help="Window end, ISO 8601 (default: now, UTC).")
+    p.add_argument("--psi-threshold", type=float, default=0.2)
+    p.add_argument("--ks-alpha", type=float, default=0.01)
+    p.add_argument("--namespace", help="CloudWatch namespace, e.g. MLOpsKit/churn-prod.")
+    p.add_argument("--endpoint-name", help="Endpoint to read and to name in metrics.")
+    p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--region")
+    p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
+    return p
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    args = parser().parse_args(argv)
+    if not args.window_hours > 0:
+        raise UsageError(f"--window-hours must be positive, got {args.window_hours:g}")
+    if not args.psi_threshold > 0:
+        raise UsageError(f"--psi-threshold must be positive, got {args.psi_threshold:g}")
+    if not 0 < args.ks_alpha < 1:
+        raise UsageError(f"--ks-alpha must lie between 0 and 1, got {args.ks_alpha:g}")
+    if args.publish and not args.namespace:
+        raise UsageError("--publish needs --namespace (e.g. MLOpsKit/churn-prod)")
+    return Options(
+        capture=args.capture,
+        baseline=args.baseline,
+        output=args.output,
+        window_hours=args.window_hours,
+        end=parse_end(args.end),
+        psi_threshold=args.psi_threshold,
+        ks_alpha=args.ks_alpha,
+        namespace=args.namespace,
+        endpoint_name=args.endpoint_name,
+        publish=args.publish,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+    )
+
+
+def parse_end(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--end {text!r} is not an ISO 8601 time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _log(message: str) -> None:
+    # Flushed per line: the job's stdout is a pipe to CloudWatch Logs.
+    print(message, flush=True)
+
+
+def run(options: Options, log: Callable[[str], None] = _log) -> reports.DriftReport:
+    began = time.perf_counter()
+    baseline = baselines.load(
+        options.baseline, region=options.region, endpoint_url=options.endpoint_url
+    )
+    store = _store(options)
+    source = find_roots(store, options.capture, options.endpoint_name)
+    if not source.roots:
+        if isinstance(store, LocalStore) and not Path(options.capture).is_dir():
+            raise CaptureNotFoundError(f"--capture {options.capture}: no such folder")
+        log(f"no capture layout (<endpoint>/<variant>/yyyy/...) under {options.capture}")
+    if options.endpoint_name is None and len(source.endpoints) > 1:
+        raise UsageError(
+            f"--capture {options.capture} holds several endpoints "
+            f"({', '.join(source.endpoints)}); pass --endpoint-name"
+        )
+    endpoint = options.endpoint_name or (source.endpoints[0] if source.endpoints else None)
+    files = window_files(store, source.roots, options.start, options.end)
+    log(
+        f"window {options.start:%Y-%m-%dT%H:%M:%SZ} .. {options.end:%Y-%m-%dT%H:%M:%SZ}: "
+        f"{len(files)} capture file(s) in {len(source.roots)} variant folder(s)"
+    )
+
+    record_parser = RecordParser(baseline, options.start, options.end)
+    state = DriftState(baseline)
+    chunk = _Chunk(len(baseline.numeric), len(baseline.categorical))
+    last_log = time.perf_counter()
+    for name in files:
+        for line in store.lines(name):
+            for row in record_parser.parse(line):
+                chunk.add(row.numeric, row.categorical)
+            if chunk.rows >= CHUNK_ROWS:
+                chunk.flush_into(state)
+                if time.perf_counter() - last_log > LOG_EVERY_SECONDS:
+                    last_log = time.perf_counter()
+                    log(_progress(record_parser, began))
+    chunk.flush_into(state)
+    log(_progress(record_parser, began))
+
+    return reports.DriftReport(
+        capture=options.capture,
+        baseline=baseline.source,
+        endpoint=endpoint,
+        start=options.start,
+        end=options.end,
+        psi_threshold=options.psi_threshold,
+        ks_alpha=options.ks_alpha,
+        counts=record_parser.counts,
+        features=state.results(options.psi_threshold),
+        files=len(files),
+        seconds=time.perf_counter() - began,
+    )
+
+
+class _Chunk:
+    """Rows buffered compactly (array('d'), value lists) until the next vectorised update."""
+
+    def __init__(self, numeric: int, categorical: int) -> None:
+        self.width, self.categorical_width = numeric, categorical
+        self._reset()
+
+    def _reset(self) -> None:
+        self.numeric = array("d")
+        self.categorical: list[list[str]] = [[] for _ in range(self.categorical_width)]
+        self.rows = 0
+
+    def add(self, numeric: tuple[float, ...], categorical: tuple[str, ...]) -> None:
+        self.numeric.extend(numeric)
+        for values, value in zip(self.categorical, categorical, strict=True):
+            values.append(value)
+        self.rows += 1
+
+    def flush_into(self, state: DriftState) -> None:
+        if self.rows:
+            matrix = np.frombuffer(self.numeric, dtype=np.float64).reshape(self.rows, self.width)
+            state.update(matrix, self.categorical)
+        self._reset()
+
+
+def _progress(parser: RecordParser, began: float) -> str:
+    c = parser.counts
+    seconds = time.perf_counter() - began
+    return (
+        f"read {c.lines} records ({c.used} used, {c.outside_window} outside the window, "
+        f"{c.malformed_total} malformed) in {seconds:.1f}s"
+    )
+
+
+def _store(options: Options) -> Store:
+    if not uri.is_s3(options.capture):
+        return LocalStore()
+    import boto3
+
+    client = boto3.client("s3", region_name=options.region, endpoint_url=options.endpoint_url)
+    return S3Store(client)
+
+
+def write(
+    report: reports.DriftReport,
+    output: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> list[str]:
+    written = []
+    for name, data in (
+        (reports.JSON_FILE, reports.to_json(report)),
+        (reports.HTML_FILE, reports.to_html(report)),
+    ):
+        target = uri.join(output, name)
+        if uri.is_s3(target):
+            import boto3
+
+            # Its own client, so --region and --endpoint-url apply here as everywhere else.
+            bucket, _, key = target[len("s3://") :].partition("/")
+            client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+            client.put_object(Bucket=bucket, Key=key, Body=data)
+        else:
+            uri.write_bytes(target, data)
+        written.append(target)
+    return written
+
+
+def execute(options: Options, log: Callable[[str], None] = _log) -> reports.DriftReport:
+    """Run, write the report and publish: the whole job, raising on caller errors."""
+    from monitoring import metrics
+
+    report = run(options, log)
+    for target in write(report, options.output, options.region, options.endpoint_url):
+        log(f"wrote {target}")
+    if options.publish:
+        endpoint = report.endpoint
+        if endpoint is None:
+            raise UsageError("cannot tell the endpoint from the capture path; pass --endpoint-name")
+        assert options.namespace is not None  # parse_options requires it with --publish
+        sent = metrics.publish(
+            report,
+            namespace=options.namespace,
+            endpoint=endpoint,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
+        )
+        log(f"published {sent} metric(s) to CloudWatch namespace {options.namespace}")
+    if not report.has_records:
+        log("no capture records in the window: CaptureRecords=0 and no DriftScore")
+    log(report.summary)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        options = parse_options(argv)
+        execute(options)
+    except (UsageError, baselines.BaselineError, CaptureNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: AWS refused a request: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
