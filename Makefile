@@ -8,7 +8,7 @@ STACK ?= dev
 WHEELHOUSE := build/wheelhouse
 WHEELS := $(WHEELHOUSE)/.complete
 
-.PHONY: demo plan train serve bench wheelhouse test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-drift wheelhouse test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ serve: $(STAMP)
 ## bench: serving benchmark (handler vs predict floor, toolkit codec, server load); ~1 minute
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving --json build/bench/serving.json
+
+## bench-drift: drift job on 1,000,000 capture records, against evidently's drift preset; ~4 minutes
+bench-drift: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m benchmarks.drift --json build/bench/drift.json
 
 ## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
 wheelhouse: $(WHEELS)
