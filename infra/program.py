@@ -100,7 +100,6 @@ def declare(settings: Settings, code: CodeFiles, dataset: DatasetFiles) -> None:
                 artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
                 capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
                 alert_topic_arn=alerts.arn,
-                endpoint_name=serving.endpoint.name,
                 endpoint_alarms=list(serving.alarms.alarms.values()),
                 training_pipeline_arn=training.pipeline.arn,
                 code=code,

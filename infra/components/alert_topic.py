@@ -47,7 +47,9 @@ class AlertTopic(pulumi.ComponentResource):
                         partition=naming.partition,
                         region=naming.region,
                         account_id=v[1],
-                        prefix=naming.prefix,
+                        # Every alarm's name starts with the endpoint's; the bare stack
+                        # prefix would also match a sibling stack named "<stack>-<more>".
+                        alarm_prefix=naming.endpoint,
                     )
                 )
             ),

@@ -55,7 +55,6 @@ class EndpointMonitoringArgs:
     artifacts_bucket: pulumi.Input[str]
     capture_bucket: pulumi.Input[str]
     alert_topic_arn: pulumi.Input[str]
-    endpoint_name: pulumi.Input[str]
     # The endpoint's own (rollback) alarms, shown on the dashboard with the ones made here.
     endpoint_alarms: Sequence[aws.cloudwatch.MetricAlarm]
     training_pipeline_arn: pulumi.Input[str]

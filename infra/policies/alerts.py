@@ -1,4 +1,6 @@
-"""The alerts topic's policy: only this stack's alarms may publish, and only over TLS."""
+"""The alerts topic's policy: of AWS services, only this endpoint's alarms may publish;
+account principals keep AWS's default access (their IAM policies decide); never without TLS.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from infra.policies import Document, document
 
 
 def alerts_topic_policy(
-    *, topic_arn: str, partition: str, region: str, account_id: str, prefix: str
+    *, topic_arn: str, partition: str, region: str, account_id: str, alarm_prefix: str
 ) -> Document:
     return document(
         {
@@ -32,7 +34,7 @@ def alerts_topic_policy(
                 "StringEquals": {"aws:SourceAccount": account_id},
                 "ArnLike": {
                     "aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:"
-                    f"alarm:{prefix}-*"
+                    f"alarm:{alarm_prefix}-*"
                 },
             },
         },
