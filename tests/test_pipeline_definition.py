@@ -308,12 +308,13 @@ socket.create_connection = lambda address, *a, **k: refuse(None, address)
 from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
 plan = plan_config(load_stack_config(__import__("pathlib").Path(sys.argv[1]), sys.argv[2]))
-(pipeline,) = [
-    r for r in plan.resources
-    if r.type == "aws:sagemaker/pipeline:Pipeline" and r.inputs["pipelineName"].endswith("-training")
-]
+import json
+definitions = {
+    r.inputs["pipelineName"]: r.inputs["pipelineDefinition"]
+    for r in plan.resources if r.type == "aws:sagemaker/pipeline:Pipeline"
+}
 assert not attempts, attempts
-sys.stdout.write(pipeline.inputs["pipelineDefinition"])
+sys.stdout.write(json.dumps(definitions, sort_keys=True))
 """
 
 
@@ -337,7 +338,10 @@ def test_two_builds_are_byte_identical_and_touch_no_network(tmp_path: Path) -> N
     first = _definition_in_fresh_process("prod", env)
     second = _definition_in_fresh_process("prod", env)
     assert first == second
-    assert json.loads(first)["Steps"]
+    definitions = json.loads(first)
+    # The retraining and the drift-monitoring pipeline, both built offline and stable.
+    assert set(definitions) == {"churn-prod-training", "churn-prod-drift"}
+    assert all(json.loads(d)["Steps"] for d in definitions.values())
     assert not (tmp_path / ".sagemaker").exists()
 
 
