@@ -71,8 +71,15 @@ def create_app(model: handler.ServingModel, capture: CaptureWriter | None = None
         content_type = request.headers.get("content-type")
         accept = request.headers.get("accept")
         try:
+            # Read per request: swapping app.state.model serves a new version from the next
+            # request on, without a restart and without failing one in flight.
             payload, response_type = await anyio.to_thread.run_sync(
-                handler.transform, model, body, content_type, accept, limiter=predicting
+                handler.transform,
+                request.app.state.model,
+                body,
+                content_type,
+                accept,
+                limiter=predicting,
             )
         except handler.RequestError as exc:
             return _error(exc.status_code, exc.message)
