@@ -1,0 +1,81 @@
+"""An AWS on 127.0.0.1 for the demo: moto's server on a free port, and what the stack owns.
+
+Everything the lifecycle calls goes to this endpoint through plain boto3 clients, exactly
+as it would go to AWS. The process environment gets placeholder credentials for the
+duration (the drift job and promotion build their clients from it), then is restored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from infra.naming import BucketPurpose
+from promotion.aws import Clients, Stage
+
+PLACEHOLDER_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_SESSION_TOKEN": "demo",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+# The buckets the lifecycle touches; the access-log bucket plays no part locally.
+BUCKETS = (BucketPurpose.DATA, BucketPurpose.ARTIFACTS, BucketPurpose.CAPTURE)
+
+
+@dataclass(frozen=True)
+class EmbeddedAws:
+    url: str
+    clients: Clients
+    region: str
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=self.region, endpoint_url=self.url)
+
+
+@contextmanager
+def embedded_aws(region: str) -> Iterator[EmbeddedAws]:
+    # The server logs every request at INFO; the demo's own lines are the progress display.
+    for noisy in ("werkzeug", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Port 0: the OS picks a free port, so a busy port can never stop the demo.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    saved = {name: os.environ.get(name) for name in (*PLACEHOLDER_ENV, "AWS_DEFAULT_REGION")}
+    os.environ.update({**PLACEHOLDER_ENV, "AWS_DEFAULT_REGION": region})
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: a second run in the same
+        # process (a test, a notebook) must start from nothing too.
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+        yield EmbeddedAws(url, Clients.create(region, url), region)
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def provision(aws: EmbeddedAws, stage: Stage) -> None:
+    """What `pulumi up` would have created that the lifecycle uses: buckets and registry."""
+    s3, region = aws.clients.s3, stage.settings.region
+    for purpose in BUCKETS:
+        s3.create_bucket(
+            Bucket=stage.bucket(purpose), CreateBucketConfiguration={"LocationConstraint": region}
+        )
+    aws.clients.sagemaker.create_model_package_group(
+        ModelPackageGroupName=stage.model_package_group,
+        ModelPackageGroupDescription=f"Versions of the {stage.settings.prefix} model",
+    )
