@@ -23,10 +23,9 @@ $(WHEELS): training/container-requirements.txt | $(STAMP)
 	  --requirement training/container-requirements.txt --dest $(WHEELHOUSE)
 	touch $(WHEELS)
 
-## demo: set up and run the main job locally (for now: the dev stack's offline plan, then training)
+## demo: set up, then run the whole lifecycle locally with moto as AWS (runs/demo/<run>/report.html)
 demo: $(STAMP) $(WHEELS)
-	$(BIN)/mlops plan --stack $(STACK)
-	$(BIN)/mlops train --local
+	$(BIN)/mlops demo
 
 ## train: ingest, validate, split, train and evaluate on this machine (runs/local)
 train: $(STAMP)
