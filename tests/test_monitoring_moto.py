@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO, PlannedStack
 from moto import mock_aws
 
+from demo.planned import put_metric_alarm_request
 from infra.config.loader import settings_from_config
 from infra.plan.project import load_stack_config
 from promotion.gates import no_alarm_firing
@@ -38,56 +39,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
             boto3.client("cloudwatch", region_name=REGION),
             boto3.client("events", region_name=REGION),
         )
-
-
-def _dimensions(plain: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Name": name, "Value": value} for name, value in plain.items()]
-
-
-def put_metric_alarm_request(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The PutMetricAlarm request the provider sends for a planned alarm's inputs."""
-    direct = {
-        "name": "AlarmName",
-        "alarmDescription": "AlarmDescription",
-        "comparisonOperator": "ComparisonOperator",
-        "evaluationPeriods": "EvaluationPeriods",
-        "datapointsToAlarm": "DatapointsToAlarm",
-        "threshold": "Threshold",
-        "treatMissingData": "TreatMissingData",
-        "actionsEnabled": "ActionsEnabled",
-        "alarmActions": "AlarmActions",
-        "okActions": "OKActions",
-        "namespace": "Namespace",
-        "metricName": "MetricName",
-        "statistic": "Statistic",
-        "extendedStatistic": "ExtendedStatistic",
-        "period": "Period",
-    }
-    request = {api: inputs[key] for key, api in direct.items() if key in inputs}
-    if "dimensions" in inputs:
-        request["Dimensions"] = _dimensions(inputs["dimensions"])
-    if "metricQueries" in inputs:
-        request["Metrics"] = [_query(q) for q in inputs["metricQueries"]]
-    return request
-
-
-def _query(query: dict[str, Any]) -> dict[str, Any]:
-    converted: dict[str, Any] = {"Id": query["id"], "ReturnData": query.get("returnData", False)}
-    if "expression" in query:
-        converted["Expression"] = query["expression"]
-        converted["Label"] = query.get("label", query["id"])
-    if "metric" in query:
-        metric = query["metric"]
-        converted["MetricStat"] = {
-            "Metric": {
-                "Namespace": metric["namespace"],
-                "MetricName": metric["metricName"],
-                "Dimensions": _dimensions(metric["dimensions"]),
-            },
-            "Period": metric["period"],
-            "Stat": metric["stat"],
-        }
-    return converted
 
 
 def _apply_alarms(cloudwatch: Any, planned: PlannedStack) -> list[dict[str, Any]]:
