@@ -231,6 +231,7 @@ class Lifecycle:
 
     def _train(self, label: str, raw_csv: Path | None) -> local_training.LocalRun:
         with self.step("ingest, validate, train, evaluate"):
+            self.note("the pipeline's entry points, in-process (no SageMaker Pipelines here)")
             return self._train_quietly(label, raw_csv)
 
     def _train_quietly(self, label: str, raw_csv: Path | None) -> local_training.LocalRun:
@@ -250,6 +251,7 @@ class Lifecycle:
         reason: str,
     ) -> None:
         label = run.run_dir.name
+        # The pipeline's RegisterModel step sends this request in the cloud.
         registered = release.register(
             aws.clients, stage, run.model_dir, run.run_dir / "evaluation" / "evaluation.json", label
         )
@@ -385,7 +387,10 @@ class Lifecycle:
         self.result.retraining_started = bool(messages.get("Messages"))
         if not self.result.retraining_started:
             raise DemoError("drift alarm -> retraining", "the retrain rule delivered nothing")
-        self.note("the stack's retrain rule routed the ALARM event to the training pipeline")
+        self.note(
+            "the stack's retrain rule routed the ALARM event to its target (a queue standing "
+            "in for the training pipeline, which cannot run here); retraining follows"
+        )
 
 
 class LocalEndpoint:
