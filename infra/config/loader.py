@@ -18,7 +18,12 @@ from infra.config.settings import ConfigKeyError, Settings
 NAMESPACE = "mlops"
 REGION_KEY = "aws:region"
 # Top-level keys under the mlops namespace, as written in stack files.
-SCALAR_KEYS = {"environment": "environment", "serviceName": "service_name"}
+SCALAR_KEYS = {
+    "environment": "environment",
+    "serviceName": "service_name",
+    "accountId": "account_id",
+    "assumeRoleArn": "assume_role_arn",
+}
 OBJECT_KEYS = {
     "tags": "tags",
     "storage": "storage",

@@ -267,6 +267,10 @@ class Settings(BaseModel):
     region: Annotated[str, AfterValidator(v.region)]
     environment: Environment
     service_name: Annotated[str, AfterValidator(v.service_name)]
+    # The account this stack deploys to; `pulumi up` refuses any other (see infra.provider).
+    account_id: Annotated[str, AfterValidator(v.account_id)] | None = None
+    # A role to assume in that account (e.g. from a CI or tooling account).
+    assume_role_arn: Annotated[str, AfterValidator(v.role_arn)] | None = None
     tags: Annotated[dict[str, str], AfterValidator(v.user_tags)] = Field(default_factory=dict)
     storage: StorageSettings = StorageSettings()
     training: TrainingSettings = TrainingSettings()
@@ -316,6 +320,14 @@ class Settings(BaseModel):
         if self.serving.kind is EndpointKind.SERVERLESS:
             _check_serverless(self.serving)
         _check_model_archives(self)
+        if self.assume_role_arn and self.account_id:
+            role_account = self.assume_role_arn.split(":")[4]
+            if role_account != self.account_id:
+                raise ConfigKeyError(
+                    "assumeRoleArn",
+                    f"is in account {role_account}, but accountId is {self.account_id}: the "
+                    "role to assume must be in the account the stack deploys to",
+                )
         if self.training.auto_approve and self.environment is not Environment.DEV:
             raise ConfigKeyError(
                 "training.autoApprove",

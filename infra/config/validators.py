@@ -111,6 +111,22 @@ def metric_name(value: str) -> str:
     return value
 
 
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value):
+        raise ValueError(f"{value!r} is not an AWS account ID (12 digits)")
+    return value
+
+
+def role_arn(value: str) -> str:
+    if not _ROLE_ARN.match(value):
+        raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
 def model_package_arn(value: str) -> str:
     if not MODEL_PACKAGE_ARN.match(value):
         raise ValueError(

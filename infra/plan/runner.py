@@ -69,18 +69,23 @@ def plan_stack(
     return plan_config(config, program=program)
 
 
-def plan_config(config: StackConfig, *, program: Program | None = None) -> Plan:
+def plan_config(
+    config: StackConfig, *, program: Program | None = None, caller_account: str | None = None
+) -> Plan:
+    """Plan ``config``. The mocked caller is in the stack's own account (mlops:accountId,
+    else a placeholder) unless ``caller_account`` says otherwise."""
     # A fresh context per plan: Pulumi keeps its root stack and settings in context
     # variables, so plans of several stacks in one process never see each other.
-    return contextvars.Context().run(_plan_in_context, config, program or default_program)
+    account = caller_account or config.values.get("mlops:accountId") or PLAN_ACCOUNT_ID
+    return contextvars.Context().run(_plan_in_context, config, program or default_program, account)
 
 
-def _plan_in_context(config: StackConfig, program: Program) -> Plan:
+def _plan_in_context(config: StackConfig, program: Program, account: str) -> Plan:
     # Pulumi binds futures to the thread's event loop; own one per plan and close it after.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     region = config.values.get("aws:region", "us-east-1")
-    mocks = AwsMocks(region=region, account_id=PLAN_ACCOUNT_ID)
+    mocks = AwsMocks(region=region, account_id=account)
     monitor = RecordingMonitor(mocks)
     _avoid_sagemaker_side_effects()
     set_mocks(mocks, project=config.project, stack=config.stack, preview=True, monitor=monitor)
