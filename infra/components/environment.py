@@ -1,0 +1,190 @@
+"""Everything one ML service needs in one environment, as one component.
+
+``MlopsEnvironment`` composes storage, IAM, the training pipeline and registry, alerts,
+serving and monitoring from one typed args object. The kit's own program is a thin use of
+it; a team's program can be too (see examples/). Give it the stack's AWS provider through
+``opts=pulumi.ResourceOptions(providers={"aws": provider})`` (``infra.provider.aws_provider``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.alert_topic import AlertTopic, AlertTopicArgs
+from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
+from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.model_endpoint import ModelEndpoint, ModelEndpointArgs, model_package_arn
+from infra.components.storage import Storage, StorageArgs
+from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
+from infra.config.settings import ModelRef, Settings
+from infra.naming import BucketPurpose, Naming
+from infra.stack_files import CodeFiles, DatasetFiles
+
+
+@dataclass(frozen=True)
+class MlopsEnvironmentArgs:
+    settings: Settings
+    # What the stack uploads (infra.stack_files.build_code / build_dataset).
+    code: CodeFiles
+    dataset: DatasetFiles
+
+
+class MlopsEnvironment(pulumi.ComponentResource):
+    storage: Storage
+    execution_role: SageMakerExecutionRole
+    training: TrainingPipeline
+    alerts: AlertTopic
+    serving: ModelEndpoint | None
+    monitoring: EndpointMonitoring | None
+
+    def __init__(
+        self, name: str, args: MlopsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlopskit:index:MlopsEnvironment", name, None, opts)
+        settings, code, dataset = args.settings, args.code, args.dataset
+        naming = Naming(
+            prefix=settings.prefix, region=settings.region, partition=settings.partition
+        )
+        # Asked through this component's provider: the account the deployment runs in.
+        account = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).account_id
+        # The parts were declared at the stack's top level before this component existed;
+        # the alias keeps their URNs, so wrapping them replaced nothing.
+        child = pulumi.ResourceOptions(
+            parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
+        )
+
+        storage = Storage(
+            "storage",
+            StorageArgs(settings=settings.storage, naming=naming, account_id=account),
+            opts=child,
+        )
+        role = SageMakerExecutionRole(
+            "sagemaker-execution",
+            ExecutionRoleArgs(
+                naming=naming,
+                account_id=account,
+                kms_key_arn=storage.key.arn,
+                data_bucket_arn=storage.bucket(BucketPurpose.DATA).arn,
+                artifacts_bucket_arn=storage.bucket(BucketPurpose.ARTIFACTS).arn,
+                capture_bucket_arn=storage.bucket(BucketPurpose.CAPTURE).arn,
+            ),
+            opts=child,
+        )
+
+        training = TrainingPipeline(
+            "training",
+            TrainingPipelineArgs(
+                settings=settings,
+                naming=naming,
+                account_id=account,
+                kms_key_arn=storage.key.arn,
+                data_bucket=storage.bucket(BucketPurpose.DATA).name,
+                artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+                code=code,
+                dataset=dataset,
+            ),
+            opts=child,
+        )
+
+        alerts = AlertTopic(
+            "alerts",
+            AlertTopicArgs(
+                naming=naming,
+                account_id=account,
+                kms_key_arn=storage.key.arn,
+                emails=settings.monitoring.alarm_emails,
+            ),
+            opts=child,
+        )
+
+        serving = monitoring = None
+        if settings.serving.model is not None:
+            serving = ModelEndpoint(
+                "serving",
+                ModelEndpointArgs(
+                    settings=settings,
+                    naming=naming,
+                    account_id=account,
+                    kms_key_arn=storage.key.arn,
+                    artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+                    capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                    alarm_actions=[alerts.arn],
+                ),
+                # The registry must exist before a model can name one of its packages.
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[training.model_package_group])
+                ),
+            )
+
+            monitoring = EndpointMonitoring(
+                "monitoring",
+                EndpointMonitoringArgs(
+                    settings=settings,
+                    naming=naming,
+                    account_id=account,
+                    kms_key_arn=storage.key.arn,
+                    artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+                    capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                    alert_topic_arn=alerts.arn,
+                    endpoint_alarms=list(serving.alarms.alarms.values()),
+                    training_pipeline_arn=training.pipeline.arn,
+                    code=code,
+                    baseline=_served_model_reference(settings.serving.model, naming, account),
+                ),
+                opts=child,
+            )
+
+        self.storage, self.execution_role, self.training = storage, role, training
+        self.alerts, self.serving, self.monitoring = alerts, serving, monitoring
+        self.outputs = _outputs(self, settings, code)
+        self.register_outputs(self.outputs)
+
+
+def _outputs(
+    env: MlopsEnvironment, settings: Settings, code: CodeFiles
+) -> dict[str, pulumi.Input[object]]:
+    """What the environment exports, by the names the CLI and CI read."""
+    storage, training, serving, monitoring = env.storage, env.training, env.serving, env.monitoring
+    outputs: dict[str, pulumi.Input[object]] = {
+        "environment": settings.environment.value,
+        "region": settings.region,
+        "kmsKeyArn": storage.key.arn,
+        **{f"{purpose.camel}Bucket": storage.bucket(purpose).name for purpose in BucketPurpose},
+        "executionRoleArn": env.execution_role.arn,
+        "trainingPipelineName": training.pipeline.pipeline_name,
+        "trainingPipelineArn": training.pipeline.arn,
+        "modelPackageGroupName": training.model_package_group.model_package_group_name,
+        "retrainingScheduleState": training.schedule.state,
+        "codeSourcedirKey": code.sourcedir.key,
+        "alertsTopicArn": env.alerts.arn,
+    }
+    if serving is not None:
+        outputs["endpointName"] = serving.endpoint.name
+        outputs["endpointConfigName"] = serving.configuration.name
+        outputs["servingModelName"] = serving.model.name
+        outputs["rollbackAlarmNames"] = serving.alarms.names
+    if monitoring is not None:
+        outputs["dashboardName"] = monitoring.dashboard.dashboard_name
+        if monitoring.drift_pipeline is not None:
+            outputs["driftPipelineName"] = monitoring.drift_pipeline.pipeline_name
+            outputs["driftAlarmName"] = monitoring.alarms["drift"].name
+    if training.baseline_job is not None:
+        outputs["baselineTrainingJobName"] = training.baseline_job.training_job_name
+    return outputs
+
+
+def _served_model_reference(
+    model: ModelRef, naming: Naming, account: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The served model as the drift job finds its baseline: package ARN or archive URI."""
+    if model.package_version is not None:
+        version = model.package_version
+        return pulumi.Output.from_input(account).apply(
+            lambda a: model_package_arn(naming, a, version)
+        )
+    return pulumi.Output.from_input(model.package_arn or model.data_uri or "")
