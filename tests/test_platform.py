@@ -133,3 +133,100 @@ def test_a_project_made_from_the_template_plans(tmp_path: Path) -> None:
     assert plan.project == "fraud-detector"
     assert plan.outputs["trainingPipelineName"] == "fraud-dev-training"
     assert plan.outputs["dataBucket"] == "fraud-dev-data-123412341234-eu-west-1"
+
+
+# --- cross-account sharing (a tooling account's registry) ---------------------------------
+
+TOOLING = "333333333333"
+CONSUMERS = [
+    {"accountId": "111111111111", "roleNames": ["churn-staging-serving", "mlops-deployer"]},
+    {"accountId": "222222222222", "roleNames": ["churn-prod-serving"]},
+]
+CONSUMER_ARNS = sorted(
+    f"arn:aws:iam::{c['accountId']}:role/{name}" for c in CONSUMERS for name in c["roleNames"]
+)
+
+
+@pytest.fixture(scope="module")
+def tooling() -> Plan:
+    return _plan(
+        REPO,
+        "prod",
+        **{"mlops:accountId": TOOLING, "mlops:sharing": json.dumps({"consumers": CONSUMERS})},
+    )
+
+
+def _document(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def _statements_naming_consumers(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for resource in plan.resources:
+        for field in ("policy", "resourcePolicy"):
+            if field in resource.inputs:
+                for statement in _document(resource.inputs[field])["Statement"]:
+                    if any(c["accountId"] in json.dumps(statement) for c in CONSUMERS):
+                        found.append((resource.type, statement))
+    return found
+
+
+def test_the_registry_is_readable_by_exactly_the_consumer_roles(tooling: Plan) -> None:
+    (policy,) = tooling.of_type("aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")
+    assert policy.inputs["modelPackageGroupName"] == "churn-prod-models"
+    (statement,) = _document(policy.inputs["resourcePolicy"])["Statement"]
+    assert sorted(statement["Principal"]["AWS"]) == CONSUMER_ARNS
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == {
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+    }
+    group = f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package-group/churn-prod-models"
+    packages = f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/churn-prod-models/*"
+    assert statement["Resource"] == [group, packages]
+
+
+def test_consumers_may_pull_models_and_decrypt_them_through_s3_only(tooling: Plan) -> None:
+    by_sid = {s["Sid"]: (t, s) for t, s in _statements_naming_consumers(tooling)}
+    assert set(by_sid) == {
+        "ConsumerAccountsReadModelPackages",
+        "ConsumerAccountsReadModels",
+        "ConsumerAccountsDecryptThroughS3",
+    }
+    kind, models = by_sid["ConsumerAccountsReadModels"]
+    assert kind == "aws:s3/bucketPolicy:BucketPolicy"
+    artifacts = f"arn:aws:s3:::churn-prod-artifacts-{TOOLING}-eu-west-1"
+    assert models["Resource"] == [f"{artifacts}/models/*", f"{artifacts}/evaluation/*"]
+    assert models["Action"] == "s3:GetObject"
+    kind, decrypt = by_sid["ConsumerAccountsDecryptThroughS3"]
+    assert kind == "aws:kms/key:Key"
+    assert sorted(decrypt["Action"]) == ["kms:Decrypt", "kms:DescribeKey"]
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    }
+    for _, statement in by_sid.values():
+        assert sorted(statement["Principal"]["AWS"]) == CONSUMER_ARNS
+
+
+def test_without_consumers_nothing_is_shared(plan_of: Any) -> None:
+    prod = plan_of("prod")
+    assert prod.of_type("aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy") == []
+    for resource in prod.resources:
+        text = json.dumps(resource.inputs)
+        assert "ConsumerAccounts" not in text
+
+
+@pytest.mark.parametrize(
+    ("sharing", "message"),
+    [
+        ({"consumers": [{"accountId": TOOLING, "roleNames": ["x"]}]}, "this stack's own account"),
+        ({"consumers": [{"accountId": "111111111111", "roleNames": []}]}, "at least 1 item"),
+        ({"consumers": [{"accountId": "1111", "roleNames": ["x"]}]}, "not an AWS account ID"),
+        ({"consumers": [{"accountId": "111111111111", "roleNames": ["a b"]}]}, "pattern"),
+    ],
+)
+def test_bad_sharing_config_is_refused(sharing: dict[str, Any], message: str) -> None:
+    with pytest.raises(PlanError, match="mlops:sharing") as raised:
+        _plan(REPO, "prod", **{"mlops:accountId": TOOLING, "mlops:sharing": json.dumps(sharing)})
+    assert message in str(raised.value)

@@ -8,6 +8,7 @@ it; a team's program can be too (see examples/). Give it the stack's AWS provide
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -21,6 +22,7 @@ from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.settings import ModelRef, Settings
 from infra.naming import BucketPurpose, Naming
+from infra.policies.sharing import registry_resource_policy
 from infra.stack_files import CodeFiles, DatasetFiles
 
 
@@ -60,7 +62,12 @@ class MlopsEnvironment(pulumi.ComponentResource):
 
         storage = Storage(
             "storage",
-            StorageArgs(settings=settings.storage, naming=naming, account_id=account),
+            StorageArgs(
+                settings=settings.storage,
+                naming=naming,
+                account_id=account,
+                consumer_role_arns=settings.sharing.role_arns(settings.partition),
+            ),
             opts=child,
         )
         role = SageMakerExecutionRole(
@@ -139,6 +146,18 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.registry_policy = None
+        consumers = settings.sharing.role_arns(settings.partition)
+        if consumers:
+            group = training.model_package_group
+            self.registry_policy = aws.sagemaker.ModelPackageGroupPolicy(
+                f"{name}-registry-sharing",
+                model_package_group_name=group.model_package_group_name,
+                resource_policy=group.arn.apply(
+                    lambda arn: json.dumps(registry_resource_policy(arn, consumers))
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.storage, self.execution_role, self.training = storage, role, training
         self.alerts, self.serving, self.monitoring = alerts, serving, monitoring
         self.outputs = _outputs(self, settings, code)
@@ -162,6 +181,7 @@ def _outputs(
         "retrainingScheduleState": training.schedule.state,
         "codeSourcedirKey": code.sourcedir.key,
         "alertsTopicArn": env.alerts.arn,
+        "modelPackageGroupArn": training.model_package_group.arn,
     }
     if serving is not None:
         outputs["endpointName"] = serving.endpoint.name

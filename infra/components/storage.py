@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -14,6 +15,7 @@ from infra.naming import BucketPurpose, Naming
 from infra.policies import Statement
 from infra.policies.bucket import log_delivery_statement
 from infra.policies.key import key_policy
+from infra.policies.sharing import artifacts_read_statement, key_decrypt_statement
 
 # Buckets whose server access logs go to the access-log bucket.
 LOGGED_PURPOSES = (BucketPurpose.DATA, BucketPurpose.ARTIFACTS, BucketPurpose.CAPTURE)
@@ -24,6 +26,8 @@ class StorageArgs:
     settings: StorageSettings
     naming: Naming
     account_id: pulumi.Input[str]
+    # Roles in other accounts that may read model archives (a shared tooling registry).
+    consumer_role_arns: Sequence[str] = ()
 
 
 class Storage(pulumi.ComponentResource):
@@ -59,6 +63,11 @@ class Storage(pulumi.ComponentResource):
                         account_id=values[0],
                         log_source_bucket_arns=values[1],
                         log_group_arn_patterns=[g.format(account=values[0]) for g in log_groups],
+                        extra_statements=(
+                            [key_decrypt_statement(naming.region, args.consumer_role_arns)]
+                            if args.consumer_role_arns
+                            else []
+                        ),
                     )
                 )
             ),
@@ -122,7 +131,16 @@ class Storage(pulumi.ComponentResource):
         )
         self.buckets = {BucketPurpose.ACCESS_LOGS: access_logs}
         for purpose in LOGGED_PURPOSES:
-            self.buckets[purpose] = bucket(purpose, access_log_bucket=access_logs.bucket.id)
+            shared: list[pulumi.Input[Statement]] = []
+            if purpose is BucketPurpose.ARTIFACTS and args.consumer_role_arns:
+                shared.append(
+                    naming.bucket_arn(names[purpose]).apply(
+                        lambda arn: artifacts_read_statement(arn, args.consumer_role_arns)
+                    )
+                )
+            self.buckets[purpose] = bucket(
+                purpose, access_log_bucket=access_logs.bucket.id, extra_policy_statements=shared
+            )
 
         self.key_arn = self.key.arn
         self.register_outputs(

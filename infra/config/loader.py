@@ -30,6 +30,7 @@ OBJECT_KEYS = {
     "training": "training",
     "serving": "serving",
     "monitoring": "monitoring",
+    "sharing": "sharing",
 }
 _FIELD_TO_KEY = {field: key for key, field in {**SCALAR_KEYS, **OBJECT_KEYS}.items()}
 

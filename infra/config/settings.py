@@ -257,6 +257,31 @@ class MonitoringSettings(_Section):
     retrain_on_drift: bool | None = None
 
 
+AccountId = Annotated[str, AfterValidator(v.account_id)]
+RoleName = Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")]
+
+
+class Consumer(_Section):
+    """An account whose roles may read this stack's registry and pull its model archives."""
+
+    account_id: AccountId
+    # Role names in that account, e.g. its serving role and its deploy (CI) role.
+    role_names: Annotated[tuple[RoleName, ...], Field(min_length=1)]
+
+
+class SharingSettings(_Section):
+    """Makes this stack the shared (tooling) registry for other accounts."""
+
+    consumers: tuple[Consumer, ...] = ()
+
+    def role_arns(self, partition: str) -> list[str]:
+        return sorted(
+            f"arn:{partition}:iam::{c.account_id}:role/{name}"
+            for c in self.consumers
+            for name in c.role_names
+        )
+
+
 class Settings(BaseModel):
     """Everything one stack needs to declare its resources."""
 
@@ -276,6 +301,7 @@ class Settings(BaseModel):
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    sharing: SharingSettings = SharingSettings()
 
     @property
     def partition(self) -> str:
@@ -320,6 +346,12 @@ class Settings(BaseModel):
         if self.serving.kind is EndpointKind.SERVERLESS:
             _check_serverless(self.serving)
         _check_model_archives(self)
+        if self.account_id and any(c.account_id == self.account_id for c in self.sharing.consumers):
+            raise ConfigKeyError(
+                "sharing.consumers",
+                f"names this stack's own account {self.account_id}; sharing is for other "
+                "accounts (this account's roles get access through their own IAM policies)",
+            )
         if self.assume_role_arn and self.account_id:
             role_account = self.assume_role_arn.split(":")[4]
             if role_account != self.account_id:

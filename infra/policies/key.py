@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.policies import Document, document
+from infra.policies import Document, Statement, document
 
 
 def key_policy(
@@ -14,6 +14,7 @@ def key_policy(
     account_id: str,
     log_source_bucket_arns: Sequence[str],
     log_group_arn_patterns: Sequence[str],
+    extra_statements: Sequence[Statement] = (),
 ) -> Document:
     # In a key policy, "Resource": "*" means "this key".
     return document(
@@ -65,4 +66,5 @@ def key_policy(
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
         },
+        *extra_statements,
     )
