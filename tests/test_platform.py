@@ -230,3 +230,76 @@ def test_bad_sharing_config_is_refused(sharing: dict[str, Any], message: str) ->
     with pytest.raises(PlanError, match="mlops:sharing") as raised:
         _plan(REPO, "prod", **{"mlops:accountId": TOOLING, "mlops:sharing": json.dumps(sharing)})
     assert message in str(raised.value)
+
+
+# --- a workload stack serving from the tooling registry ------------------------------------
+
+WORKLOAD = "111111111111"
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    project = tmp_path_factory.mktemp("accounts")
+    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    tooling = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+    tooling["config"]["mlops:accountId"] = TOOLING
+    tooling["config"]["mlops:sharing"] = {"consumers": CONSUMERS}
+    (project / "Pulumi.tooling.yaml").write_text(yaml.safe_dump(tooling))
+    shutil.copy(REPO / "Pulumi.staging.yaml", project / "Pulumi.staging.yaml")
+    return _plan(
+        project,
+        "staging",
+        **{
+            "mlops:accountId": WORKLOAD,
+            "mlops:sharedRegistry": json.dumps({"stack": "acme/mlops-kit/tooling"}),
+        },
+    )
+
+
+def test_a_workload_reads_the_tooling_stack_through_a_stack_reference(workload: Plan) -> None:
+    (reference,) = workload.of_type("pulumi:pulumi:StackReference")
+    assert reference.inputs["name"] == "acme/mlops-kit/tooling"
+    (model,) = [m for m in workload.of_type("aws:sagemaker/model:Model") if "shadow" not in m.name]
+    # The stack file's packageVersion, in the tooling account's registry.
+    assert model.inputs["primaryContainer"]["modelPackageName"] == (
+        f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/churn-tooling-models/1"
+    )
+
+
+def test_the_workload_roles_may_read_only_the_shared_models(workload: Plan) -> None:
+    shared = {
+        p.inputs["role"]: _document(p.inputs["policy"])
+        for p in workload.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.inputs["name"] == "shared-registry"
+    }
+    assert set(shared) == {"churn-staging-serving", "churn-staging-drift-job"}
+    artifacts = f"arn:aws:s3:::churn-tooling-artifacts-{TOOLING}-eu-west-1"
+    for role, policy in shared.items():
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        assert by_sid["ReadSharedModels"]["Resource"] == f"{artifacts}/models/*"
+        decrypt = by_sid["DecryptSharedModelsThroughS3"]
+        assert decrypt["Resource"].startswith(f"arn:aws:kms:eu-west-1:{TOOLING}:key/")
+        assert decrypt["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        }
+        # Only the drift job looks packages up in the registry.
+        assert ("DescribeSharedModelPackages" in by_sid) is (role == "churn-staging-drift-job")
+    # The drift job finds its baseline in the shared registry.
+    (drift,) = [
+        p
+        for p in workload.of_type("aws:sagemaker/pipeline:Pipeline")
+        if p.inputs["pipelineName"].endswith("-drift")
+    ]
+    definition = _document(drift.inputs["pipelineDefinition"])
+    arguments = definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    baseline = arguments[arguments.index("--baseline") + 1]
+    assert baseline == f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/churn-tooling-models/1"
+
+
+def test_a_reference_to_an_unknown_stack_is_a_clear_plan_error(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(REPO / "Pulumi.staging.yaml", tmp_path / "Pulumi.staging.yaml")
+    with pytest.raises(PlanError, match="cannot resolve StackReference 'acme/x/nowhere'"):
+        _plan(
+            tmp_path, "staging", **{"mlops:sharedRegistry": json.dumps({"stack": "acme/x/nowhere"})}
+        )

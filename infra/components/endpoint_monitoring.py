@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import dashboard
+from infra.components.model_endpoint import RegistryLocation
 from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config import aws_catalog
@@ -36,6 +37,7 @@ from infra.policies.monitoring import (
     retrain_policies,
     retrain_trust_policy,
 )
+from infra.policies.serving import shared_registry_policy
 from infra.stack_files import CodeFiles
 from pipelines.spec import CodeLocation
 from training import dataset
@@ -61,6 +63,8 @@ class EndpointMonitoringArgs:
     code: CodeFiles
     # What the drift job compares against: the served model's package ARN or archive URI.
     baseline: pulumi.Input[str]
+    # A shared registry the served model comes from; the drift job reads its baseline there.
+    registry: RegistryLocation | None = None
 
 
 class EndpointMonitoring(pulumi.ComponentResource):
@@ -231,6 +235,28 @@ class EndpointMonitoring(pulumi.ComponentResource):
             drift_job_policies,
             scope,
         )
+        if args.registry is not None:
+            registry = args.registry
+            aws.iam.RolePolicy(
+                f"{name}-drift-job-shared-registry",
+                role=self.drift_role.role.id,
+                name="shared-registry",
+                policy=pulumi.Output.all(
+                    registry.artifacts_bucket,
+                    registry.kms_key_arn,
+                    registry.model_package_group_arn,
+                ).apply(
+                    lambda v: json.dumps(
+                        shared_registry_policy(
+                            f"arn:{naming.partition}:s3:::{v[0]}",
+                            v[1],
+                            naming.region,
+                            describe_group_arn=v[2],
+                        )
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self.drift_role),
+            )
         self.drift_pipeline_role = self._role(
             name,
             "drift-pipeline",

@@ -17,7 +17,12 @@ import pulumi_aws as aws
 from infra.components.alert_topic import AlertTopic, AlertTopicArgs
 from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
-from infra.components.model_endpoint import ModelEndpoint, ModelEndpointArgs, model_package_arn
+from infra.components.model_endpoint import (
+    ModelEndpoint,
+    ModelEndpointArgs,
+    RegistryLocation,
+    model_package_arn,
+)
 from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.settings import ModelRef, Settings
@@ -110,6 +115,12 @@ class MlopsEnvironment(pulumi.ComponentResource):
         )
 
         serving = monitoring = None
+        registry = _shared_registry(self, settings)
+        served = (
+            _served_model_reference(settings.serving.model, naming, account, registry)
+            if settings.serving.model is not None
+            else None
+        )
         if settings.serving.model is not None:
             serving = ModelEndpoint(
                 "serving",
@@ -121,6 +132,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
                     artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
                     capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
                     alarm_actions=[alerts.arn],
+                    registry=registry,
                 ),
                 # The registry must exist before a model can name one of its packages.
                 opts=pulumi.ResourceOptions.merge(
@@ -141,7 +153,8 @@ class MlopsEnvironment(pulumi.ComponentResource):
                     endpoint_alarms=list(serving.alarms.alarms.values()),
                     training_pipeline_arn=training.pipeline.arn,
                     code=code,
-                    baseline=_served_model_reference(settings.serving.model, naming, account),
+                    baseline=served or "",
+                    registry=registry,
                 ),
                 opts=child,
             )
@@ -199,12 +212,31 @@ def _outputs(
 
 
 def _served_model_reference(
-    model: ModelRef, naming: Naming, account: pulumi.Input[str]
+    model: ModelRef,
+    naming: Naming,
+    account: pulumi.Input[str],
+    registry: RegistryLocation | None,
 ) -> pulumi.Output[str]:
     """The served model as the drift job finds its baseline: package ARN or archive URI."""
     if model.package_version is not None:
         version = model.package_version
+        if registry is not None:
+            return registry.package_arn(version)
         return pulumi.Output.from_input(account).apply(
             lambda a: model_package_arn(naming, a, version)
         )
     return pulumi.Output.from_input(model.package_arn or model.data_uri or "")
+
+
+def _shared_registry(environment: MlopsEnvironment, settings: Settings) -> RegistryLocation | None:
+    """The tooling stack's registry, read from its outputs (`pulumi.StackReference`)."""
+    if settings.shared_registry is None:
+        return None
+    reference = pulumi.StackReference(
+        settings.shared_registry.stack, opts=pulumi.ResourceOptions(parent=environment)
+    )
+    return RegistryLocation(
+        model_package_group_arn=reference.require_output("modelPackageGroupArn"),
+        artifacts_bucket=reference.require_output("artifactsBucket"),
+        kms_key_arn=reference.require_output("kmsKeyArn"),
+    )

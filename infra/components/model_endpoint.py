@@ -37,7 +37,7 @@ from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_n
 from infra.config.settings import EndpointKind, ModelRef, Settings, TrafficShift
 from infra.naming import CapturePrefix, Naming, Variant
 from infra.policies.execution_role import trust_policy
-from infra.policies.serving import ServingScope, serving_policies
+from infra.policies.serving import ServingScope, serving_policies, shared_registry_policy
 from pipelines.spec import SERVING_ENVIRONMENT
 from training.packaging import FRAMEWORK_VERSION
 
@@ -57,6 +57,22 @@ class ModelEndpointArgs:
     capture_bucket: pulumi.Input[str]
     # Where the endpoint's alarms notify (monitoring adds a topic here).
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    # The registry packageVersion resolves against: this stack's, or a shared one.
+    registry: RegistryLocation | None = None
+
+
+@dataclass(frozen=True)
+class RegistryLocation:
+    """A registry in another (tooling) account, read from its stack's outputs."""
+
+    model_package_group_arn: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+    def package_arn(self, version: int) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(self.model_package_group_arn).apply(
+            lambda group: group.replace(":model-package-group/", ":model-package/") + f"/{version}"
+        )
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -103,6 +119,23 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        self.shared_registry_policy = None
+        if args.registry is not None:
+            self.shared_registry_policy = aws.iam.RolePolicy(
+                f"{name}-role-shared-registry",
+                role=self.role.role.id,
+                name="shared-registry",
+                policy=pulumi.Output.all(
+                    args.registry.artifacts_bucket, args.registry.kms_key_arn
+                ).apply(
+                    lambda v: json.dumps(
+                        shared_registry_policy(
+                            f"arn:{naming.partition}:s3:::{v[0]}", v[1], naming.region
+                        )
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self.role),
+            )
         self.model = self._model(f"{naming.prefix}-model", serving.model, args)
         self.shadow_model = (
             self._model(f"{naming.prefix}-shadow-model", serving.shadow, args)
@@ -271,6 +304,10 @@ def model_package_arn(naming: Naming, account_id: str, version: int) -> str:
 
 def _container(ref: ModelRef, args: ModelEndpointArgs) -> aws.sagemaker.ModelPrimaryContainerArgs:
     naming = args.naming
+    if ref.package_version is not None and args.registry is not None:
+        return aws.sagemaker.ModelPrimaryContainerArgs(
+            model_package_name=args.registry.package_arn(ref.package_version)
+        )
     if ref.package_version is not None:
         version = ref.package_version
         return aws.sagemaker.ModelPrimaryContainerArgs(

@@ -31,6 +31,7 @@ OBJECT_KEYS = {
     "serving": "serving",
     "monitoring": "monitoring",
     "sharing": "sharing",
+    "sharedRegistry": "shared_registry",
 }
 _FIELD_TO_KEY = {field: key for key, field in {**SCALAR_KEYS, **OBJECT_KEYS}.items()}
 

@@ -282,6 +282,13 @@ class SharingSettings(_Section):
         )
 
 
+class SharedRegistrySettings(_Section):
+    """Serve versions from a shared (tooling) stack's registry instead of this stack's own."""
+
+    # The tooling stack, as `pulumi.StackReference` names it: org/project/stack.
+    stack: Annotated[str, Field(pattern=r"^([\w.-]+/){0,2}[\w.-]+$")]
+
+
 class Settings(BaseModel):
     """Everything one stack needs to declare its resources."""
 
@@ -302,6 +309,7 @@ class Settings(BaseModel):
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     sharing: SharingSettings = SharingSettings()
+    shared_registry: SharedRegistrySettings | None = None
 
     @property
     def partition(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,31 @@ class RecordedResource:
 
 
 class AwsMocks(Mocks):
-    def __init__(self, *, region: str, account_id: str = PLAN_ACCOUNT_ID) -> None:
+    def __init__(
+        self,
+        *,
+        region: str,
+        account_id: str = PLAN_ACCOUNT_ID,
+        stack_outputs: Callable[[str], dict[str, Any]] | None = None,
+    ) -> None:
         self.region = region
         self.account_id = account_id
+        self.stack_outputs = stack_outputs
         self.partition = aws_catalog.sagemaker_regions().get(region, "aws")
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
         physical_id = f"{args.name}-id"
+        if args.typ == "pulumi:pulumi:StackReference":
+            if self.stack_outputs is None:
+                raise UnmockedCallError(f"no outputs for StackReference {args.name}")
+            referenced = args.inputs.get("name", args.name)
+            outputs = {
+                "name": referenced,
+                "outputs": self.stack_outputs(referenced),
+                "secretOutputNames": [],
+            }
+            return referenced, outputs
         if args.typ == "aws:s3/bucket:Bucket":
             physical_id = args.inputs.get("bucket", args.name)
             outputs["arn"] = f"arn:{self.partition}:s3:::{physical_id}"
@@ -194,6 +212,30 @@ class RecordingMonitor(MockMonitor):
                 replace_on_changes=tuple(request.replaceOnChanges),
                 depends_on=tuple(sorted(request.dependencies)),
                 inputs=inputs,
+            )
+        )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        # Reads (StackReference is one) are part of what the program depends on.
+        try:
+            response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            _close_worker_loop()
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=True,
+                provider=request.provider,
+                protect=False,
+                retain_on_delete=False,
+                delete_before_replace=False,
+                replace_on_changes=(),
+                depends_on=tuple(sorted(request.dependencies)),
+                inputs=_deserialize(request.properties),
             )
         )
         return response

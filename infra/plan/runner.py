@@ -21,6 +21,7 @@ from pulumi.runtime.stack import run_pulumi_func
 
 from infra.plan.mocks import PLAN_ACCOUNT_ID, AwsMocks, RecordedResource, RecordingMonitor
 from infra.plan.project import StackConfig, find_project_dir, load_stack_config
+from infra.plan.references import UnresolvedReferenceError, predicted_outputs
 
 Program = Callable[[], None]
 
@@ -85,7 +86,11 @@ def _plan_in_context(config: StackConfig, program: Program, account: str) -> Pla
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     region = config.values.get("aws:region", "us-east-1")
-    mocks = AwsMocks(region=region, account_id=account)
+    mocks = AwsMocks(
+        region=region,
+        account_id=account,
+        stack_outputs=lambda name: predicted_outputs(config.path.parent, name, PLAN_ACCOUNT_ID),
+    )
     monitor = RecordingMonitor(mocks)
     _avoid_sagemaker_side_effects()
     set_mocks(mocks, project=config.project, stack=config.stack, preview=True, monitor=monitor)
@@ -104,7 +109,7 @@ def _plan_in_context(config: StackConfig, program: Program, account: str) -> Pla
 
     try:
         loop.run_until_complete(run_pulumi_func(run_program))
-    except pulumi.RunError as exc:
+    except (pulumi.RunError, UnresolvedReferenceError) as exc:
         raise PlanError(str(exc)) from exc
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.naming import ArtifactPrefix, CapturePrefix
-from infra.policies import Document
+from infra.policies import Document, Statement, document
 from infra.policies.execution_role import (
     bucket_access_policy,
     ecr_policy,
@@ -41,3 +41,42 @@ def serving_policies(scope: ServingScope) -> dict[str, Document]:
         "logs": sagemaker_logs_policy(scope, (), endpoints=True),
         "ecr": ecr_policy(scope),
     }
+
+
+def shared_registry_policy(
+    artifacts_bucket_arn: str,
+    kms_key_arn: str,
+    region: str,
+    *,
+    describe_group_arn: str | None = None,
+) -> Document:
+    """Our half of cross-account serving: the tooling account's bucket policy and key
+    policy grant the other half (infra.policies.sharing). Jobs that look models up in the
+    registry (drift) also get to describe its packages."""
+    describe: list[Statement] = []
+    if describe_group_arn is not None:
+        describe.append(
+            {
+                "Sid": "DescribeSharedModelPackages",
+                "Effect": "Allow",
+                "Action": "sagemaker:DescribeModelPackage",
+                "Resource": describe_group_arn.replace(":model-package-group/", ":model-package/")
+                + "/*",
+            }
+        )
+    return document(
+        *describe,
+        {
+            "Sid": "ReadSharedModels",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*",
+        },
+        {
+            "Sid": "DecryptSharedModelsThroughS3",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        },
+    )
