@@ -22,6 +22,8 @@ def aws_provider(settings: Settings) -> aws.Provider:
         region=settings.region,
         # default_tags reach every taggable resource, including ones added later.
         default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags),
+        # An explicit provider ignores the stack's aws:* config unless it is passed on.
+        profile=pulumi.Config("aws").get("profile"),
         # The provider itself refuses to touch any other account.
         allowed_account_ids=[settings.account_id] if settings.account_id else None,
         assume_roles=(
