@@ -17,6 +17,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from infra.config.loader import ConfigError, settings_from_config
 from infra.config.settings import ModelRef, Settings
@@ -68,7 +69,7 @@ class StackFile:
     def _load(self) -> Any:
         try:
             document = _yaml().load(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, YAMLError) as exc:
             raise StackFileError(f"cannot read {self.path.name}: {exc}") from None
         return document if document is not None else CommentedMap()
 

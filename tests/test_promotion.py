@@ -28,7 +28,7 @@ from promotion import flow
 from promotion.aws import Clients
 from promotion.endpoint import EndpointCheckError, verify
 from promotion.registry import APPROVED, MODEL_DATA_SHA256, PROMOTED_FROM, REJECTED
-from promotion.stack_file import StackFile
+from promotion.stack_file import StackFile, StackFileError
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -532,3 +532,9 @@ def test_cli_verify_endpoint_passes_a_stack_without_a_model_and_needs_a_config_o
     no_model = CliRunner().invoke(app, [*args, "--expected-config", ""])
     assert no_model.exit_code == 0, no_model.output
     assert "serves no model" in no_model.output
+
+
+def test_a_malformed_target_stack_file_is_one_clear_error(world: World) -> None:
+    (world.project / "Pulumi.staging.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(StackFileError, match=r"cannot read Pulumi\.staging\.yaml"):
+        world.stack_file("staging").settings()
