@@ -1,0 +1,106 @@
+"""The guardrails, by name: what the policy pack and the offline check both enforce."""
+
+from __future__ import annotations
+
+from guardrails import capture, encryption, iam, instances, isolation, public_access, tags
+from guardrails.model import Guardrail, Level, Param
+
+_ENVIRONMENT = Param(
+    {
+        "type": "string",
+        "description": "Environment to judge by; default: the provider's defaultTags "
+        "'environment', then the resource's own 'environment' tag.",
+    }
+)
+
+GUARDRAILS: tuple[Guardrail, ...] = (
+    Guardrail(
+        "encryption-at-rest",
+        "S3 buckets default to SSE-KMS; SNS topics, training jobs, endpoint configurations "
+        "(captured data and instance volumes) and schedules use a KMS key.",
+        Level.MANDATORY,
+        resource_validators=(encryption.validate_resource,),
+        stack_validators=(encryption.validate_buckets,),
+    ),
+    Guardrail(
+        "no-public-buckets",
+        "Every S3 bucket has a public access block with all four flags on and a bucket "
+        "policy that denies aws:SecureTransport false.",
+        Level.MANDATORY,
+        stack_validators=(public_access.validate_buckets,),
+    ),
+    Guardrail(
+        "network-isolation",
+        "SageMaker models and training jobs set enableNetworkIsolation; a model served only "
+        "by serverless variants is exempt (serverless does not support it).",
+        Level.MANDATORY,
+        resource_validators=(isolation.validate_training_job,),
+        stack_validators=(isolation.validate_models,),
+        params={
+            "exemptServerless": Param(
+                {"type": "boolean", "description": "Exempt models served only serverless."},
+                True,
+            )
+        },
+    ),
+    Guardrail(
+        "no-wildcard-iam-resources",
+        'IAM policies grant "Resource": "*" only for actions IAM cannot scope '
+        "(infra.policies.STAR_ONLY_ACTIONS).",
+        Level.MANDATORY,
+        resource_validators=(iam.validate,),
+    ),
+    Guardrail(
+        "data-capture-in-prod",
+        "Endpoint configurations with instance variants enable data capture in production.",
+        Level.MANDATORY,
+        resource_validators=(capture.validate,),
+        params={
+            "environments": Param(
+                {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Environments that must capture.",
+                },
+                list(capture.DEFAULT_ENVIRONMENTS),
+            ),
+            "environment": _ENVIRONMENT,
+        },
+    ),
+    Guardrail(
+        "required-tags",
+        "Taggable AWS resources carry the required tags, own or from the provider's defaultTags.",
+        Level.MANDATORY,
+        resource_validators=(tags.validate,),
+        params={
+            "tags": Param(
+                {"type": "array", "items": {"type": "string"}, "description": "Required tag keys."},
+                list(tags.DEFAULT_TAGS),
+            )
+        },
+    ),
+    Guardrail(
+        "allowed-instance-types",
+        "Endpoint variants and training jobs use the instance types their environment allows.",
+        Level.MANDATORY,
+        resource_validators=(instances.validate,),
+        params={
+            "allowed": Param(
+                {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": "Environment -> allowed instance types (globs, e.g. ml.m5.*).",
+                },
+                instances.DEFAULT_ALLOWED,
+            ),
+            "environment": _ENVIRONMENT,
+        },
+    ),
+)
+
+
+def guardrail_named(name: str) -> Guardrail:
+    for guardrail in GUARDRAILS:
+        if guardrail.name == name:
+            return guardrail
+    raise KeyError(name)

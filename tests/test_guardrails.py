@@ -1,0 +1,659 @@
+"""Guardrails: the kit's plans pass them, bad resources fail them, config sets the outcome."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, PlannedStack
+from typer.testing import CliRunner
+
+from guardrails import (
+    GUARDRAILS,
+    Level,
+    PolicyConfigError,
+    Resource,
+    Violation,
+    check_plan,
+    check_resources,
+    has_mandatory,
+)
+from guardrails.config import PolicyConfig, load_policy_config, parse_policy_config
+from guardrails.model import UNKNOWN
+from mlops.cli import app
+
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
+PROD_TAGS = {"project": "p", "environment": "prod", "stack": "prod", "managed-by": "pulumi"}
+DEV_TAGS = {**PROD_TAGS, "environment": "dev", "stack": "dev"}
+
+BUCKET = "aws:s3/bucket:Bucket"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+TOPIC = "aws:sns/topic:Topic"
+TRAINING_JOB = "aws:sagemaker/trainingJob:TrainingJob"
+MODEL = "aws:sagemaker/model:Model"
+ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def res(
+    type_: str,
+    name: str,
+    props: dict[str, Any],
+    *,
+    tags: dict[str, str] | None = None,
+    deps: tuple[str, ...] = (),
+) -> Resource:
+    return Resource(
+        f"urn:{type_}::{name}", type_, name, props, PROD_TAGS if tags is None else tags, deps
+    )
+
+
+def violations(
+    *resources: Resource, config: dict[str, Any] | None = None, policy: str | None = None
+) -> list[Violation]:
+    found = check_resources(resources, parse_policy_config(config or {}))
+    return [v for v in found if policy is None or v.policy == policy]
+
+
+def messages(*resources: Resource, policy: str, config: dict[str, Any] | None = None) -> list[str]:
+    return [v.message for v in violations(*resources, config=config, policy=policy)]
+
+
+def secure_bucket(name: str, **overrides: Any) -> list[Resource]:
+    """A bucket with everything the kit gives one; ``overrides`` replace a part by key."""
+    bucket_name = f"b-{name}"
+    tls = {
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+    }
+    flags = dict.fromkeys(
+        ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True
+    )
+    parts = {
+        "bucket": res(BUCKET, name, {"bucket": bucket_name}),
+        "sse": res(
+            SSE,
+            name,
+            {
+                "bucket": bucket_name,
+                "rules": [
+                    {
+                        "applyServerSideEncryptionByDefault": {
+                            "sseAlgorithm": "aws:kms",
+                            "kmsMasterKeyId": KEY,
+                        }
+                    }
+                ],
+            },
+        ),
+        "pab": res(PAB, name, {"bucket": bucket_name, **flags}),
+        "policy": res(BUCKET_POLICY, name, {"bucket": bucket_name, "policy": json.dumps(tls)}),
+    }
+    parts.update(overrides)
+    return [p for p in parts.values() if p is not None]
+
+
+def instance_config(name: str = "serving", **props: Any) -> dict[str, Any]:
+    return {
+        "kmsKeyArn": KEY,
+        "productionVariants": [
+            {
+                "variantName": "primary",
+                "modelName": "m",
+                "instanceType": "ml.m5.large",
+                "initialInstanceCount": 1,
+            }
+        ],
+        "dataCaptureConfig": {
+            "enableCapture": True,
+            "initialSamplingPercentage": 20,
+            "kmsKeyId": KEY,
+            "destinationS3Uri": "s3://c/capture",
+        },
+        **props,
+    }
+
+
+# --- the kit's own stacks --------------------------------------------------------------------
+
+
+def test_every_stack_passes_every_guardrail(stack: PlannedStack) -> None:
+    found = check_plan(stack.plan)
+    assert not [v for v in found if v.level.blocks], found
+    assert found == []
+
+
+def test_devs_serverless_model_is_exempt_by_design(plan_of: Callable[[str], PlannedStack]) -> None:
+    dev = plan_of("dev").plan
+    # Network isolation is off on dev's serverless model; the exemption is what lets it pass.
+    config = parse_policy_config({"network-isolation": {"exemptServerless": False}})
+    [finding] = check_plan(dev, config)
+    assert finding.policy == "network-isolation"
+    assert finding.name == "churn-dev-model"
+
+
+def test_kit_stacks_are_checked_against_their_environment(
+    plan_of: Callable[[str], PlannedStack],
+) -> None:
+    prod = plan_of("prod").plan
+    config = parse_policy_config({"allowed-instance-types": {"allowed": {"prod": ["ml.c5.*"]}}})
+    [finding] = check_plan(prod, config)
+    assert "ml.m5.xlarge is not allowed in environment 'prod'" in finding.message
+
+
+# --- encryption-at-rest ----------------------------------------------------------------------
+
+
+def test_bucket_without_sse_kms_is_denied() -> None:
+    found = messages(*secure_bucket("data", sse=None), policy="encryption-at-rest")
+    assert found == [
+        "aws:s3/bucket:Bucket 'data': S3 buckets must default to SSE-KMS (no "
+        "BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms targets it)"
+    ]
+    aes = res(
+        SSE,
+        "data",
+        {
+            "bucket": "b-data",
+            "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+        },
+    )
+    assert messages(*secure_bucket("data", sse=aes), policy="encryption-at-rest")
+
+
+def test_bucket_encryption_is_matched_by_dependency_when_the_name_is_unknown() -> None:
+    bucket = res(BUCKET, "data", {"bucket": UNKNOWN})
+    sse = secure_bucket("data")[1]
+    linked = Resource(
+        sse.urn, sse.type, sse.name, {**sse.props, "bucket": UNKNOWN}, PROD_TAGS, (bucket.urn,)
+    )
+    assert messages(bucket, linked, policy="encryption-at-rest") == []
+    assert messages(bucket, policy="encryption-at-rest")
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        (
+            res(TOPIC, "alerts", {"name": "a"}),
+            "'alerts': SNS topics must be encrypted with a KMS key (kmsMasterKeyId is not set)",
+        ),
+        (
+            res(
+                TRAINING_JOB,
+                "baseline",
+                {
+                    "enableNetworkIsolation": True,
+                    "resourceConfig": {"instanceType": "ml.m5.large"},
+                    "outputDataConfig": {"kmsKeyId": KEY},
+                },
+            ),
+            "training volumes must be KMS-encrypted (resourceConfig.volumeKmsKeyId is not set)",
+        ),
+        (
+            res(
+                TRAINING_JOB,
+                "baseline",
+                {"enableNetworkIsolation": True, "resourceConfig": {"volumeKmsKeyId": KEY}},
+            ),
+            "training output must be KMS-encrypted (outputDataConfig.kmsKeyId is not set)",
+        ),
+        (
+            res(ENDPOINT_CONFIG, "serving", instance_config(kmsKeyArn=None)),
+            "'serving': instance storage volumes must be KMS-encrypted (kmsKeyArn is not set)",
+        ),
+        (
+            res(
+                ENDPOINT_CONFIG,
+                "serving",
+                instance_config(
+                    dataCaptureConfig={"enableCapture": True, "initialSamplingPercentage": 5}
+                ),
+            ),
+            "captured data must be KMS-encrypted (dataCaptureConfig.kmsKeyId is not set)",
+        ),
+        (
+            res(SCHEDULE, "training", {"scheduleExpression": "rate(1 day)"}),
+            "schedule data must be encrypted with a customer KMS key (kmsKeyArn is not set)",
+        ),
+    ],
+)
+def test_resource_without_kms_is_denied(resource: Resource, expected: str) -> None:
+    found = messages(resource, policy="encryption-at-rest")
+    assert any(expected in m for m in found), found
+    assert all(m.startswith(f"{resource.type} '{resource.name}'") for m in found)
+
+
+def test_serverless_endpoint_config_needs_no_volume_key_and_unknown_keys_count_as_set() -> None:
+    serverless = res(
+        ENDPOINT_CONFIG,
+        "serving",
+        {
+            "productionVariants": [
+                {
+                    "modelName": "m",
+                    "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5},
+                }
+            ]
+        },
+    )
+    topic = res(TOPIC, "alerts", {"kmsMasterKeyId": UNKNOWN})
+    assert messages(serverless, topic, policy="encryption-at-rest") == []
+
+
+# --- no-public-buckets -----------------------------------------------------------------------
+
+
+def test_bucket_without_public_access_block_is_denied() -> None:
+    found = messages(*secure_bucket("data", pab=None), policy="no-public-buckets")
+    assert found == [
+        "aws:s3/bucket:Bucket 'data': buckets must have a BucketPublicAccessBlock with all of "
+        "blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets true"
+    ]
+
+
+def test_public_access_block_with_a_flag_off_is_denied() -> None:
+    open_block = res(
+        PAB,
+        "data",
+        {
+            "bucket": "b-data",
+            "blockPublicAcls": True,
+            "blockPublicPolicy": False,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        },
+    )
+    assert messages(*secure_bucket("data", pab=open_block), policy="no-public-buckets")
+
+
+def test_bucket_without_tls_only_policy_is_denied() -> None:
+    allow_only = res(
+        BUCKET_POLICY,
+        "data",
+        {
+            "bucket": "b-data",
+            "policy": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "x"},
+                        "Action": "s3:GetObject",
+                        "Resource": "*",
+                    }
+                ]
+            },
+        },
+    )
+    for variant in (secure_bucket("data", policy=None), secure_bucket("data", policy=allow_only)):
+        assert messages(*variant, policy="no-public-buckets") == [
+            "aws:s3/bucket:Bucket 'data': buckets must have a BucketPolicy that denies requests "
+            "with aws:SecureTransport false (TLS only)"
+        ]
+
+
+def test_one_buckets_controls_do_not_cover_another() -> None:
+    data, logs = secure_bucket("data"), secure_bucket("logs", pab=None)
+    found = violations(*data, *logs, policy="no-public-buckets")
+    assert [v.name for v in found] == ["logs"]
+
+
+# --- network-isolation -----------------------------------------------------------------------
+
+
+def _model(isolated: bool | None) -> Resource:
+    props: dict[str, Any] = {"name": "m", "executionRoleArn": "arn:role"}
+    if isolated is not None:
+        props["enableNetworkIsolation"] = isolated
+    return res(MODEL, "churn-model", props)
+
+
+def test_model_without_isolation_served_on_instances_is_denied() -> None:
+    found = messages(
+        _model(False),
+        res(ENDPOINT_CONFIG, "serving", instance_config()),
+        policy="network-isolation",
+    )
+    assert found == [
+        "aws:sagemaker/model:Model 'churn-model': models must set enableNetworkIsolation true "
+        "(only a model served solely by serverless variants is exempt)"
+    ]
+    # A model no endpoint serves (e.g. batch transform) is not exempt either.
+    assert messages(_model(None), policy="network-isolation")
+
+
+def test_model_served_only_serverless_is_exempt_unless_configured() -> None:
+    serverless = res(
+        ENDPOINT_CONFIG,
+        "serving",
+        {"productionVariants": [{"modelName": "m", "serverlessConfig": {"memorySizeInMb": 2048}}]},
+    )
+    assert messages(_model(False), serverless, policy="network-isolation") == []
+    strict = {"network-isolation": {"exemptServerless": False}}
+    assert messages(_model(False), serverless, policy="network-isolation", config=strict)
+
+
+def test_training_job_without_isolation_is_denied() -> None:
+    job = res(TRAINING_JOB, "baseline", {"enableNetworkIsolation": False})
+    assert messages(job, policy="network-isolation") == [
+        "aws:sagemaker/trainingJob:TrainingJob 'baseline': training jobs must set "
+        "enableNetworkIsolation true"
+    ]
+
+
+# --- no-wildcard-iam-resources ---------------------------------------------------------------
+
+
+def _role_policy(*statements: dict[str, Any]) -> Resource:
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    return res(ROLE_POLICY, "training-read", {"role": "r", "policy": json.dumps(document)})
+
+
+def test_star_resource_on_a_scopable_action_is_denied() -> None:
+    policy = _role_policy(
+        {"Sid": "ReadAll", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}
+    )
+    [message] = messages(policy, policy="no-wildcard-iam-resources")
+    assert message.startswith(
+        "aws:iam/rolePolicy:RolePolicy 'training-read': statement ReadAll allows s3:GetObject "
+        'on "Resource": "*"'
+    )
+    assert "ecr:GetAuthorizationToken" in message
+
+
+def test_star_resource_is_allowed_for_star_only_actions_and_denies() -> None:
+    policy = _role_policy(
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": ["*"]},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+    )
+    assert messages(policy, policy="no-wildcard-iam-resources") == []
+    mixed = _role_policy(
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "s3:*"], "Resource": "*"}
+    )
+    [message] = messages(mixed, policy="no-wildcard-iam-resources")
+    assert "allows s3:* on" in message
+
+
+# --- data-capture-in-prod --------------------------------------------------------------------
+
+
+def test_prod_endpoint_without_capture_is_denied() -> None:
+    config = res(ENDPOINT_CONFIG, "serving", instance_config(dataCaptureConfig=None))
+    assert messages(config, policy="data-capture-in-prod") == [
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration 'serving': endpoints with "
+        "instance variants must enable data capture (dataCaptureConfig, sampling > 0) in "
+        "environment 'prod'"
+    ]
+    zero = instance_config()
+    zero["dataCaptureConfig"] = {**zero["dataCaptureConfig"], "initialSamplingPercentage": 0}
+    assert messages(res(ENDPOINT_CONFIG, "serving", zero), policy="data-capture-in-prod")
+
+
+def test_capture_is_required_by_environment_from_tags_or_config() -> None:
+    dev = res(ENDPOINT_CONFIG, "serving", instance_config(dataCaptureConfig=None), tags=DEV_TAGS)
+    assert messages(dev, policy="data-capture-in-prod") == []
+    as_prod = {"data-capture-in-prod": {"environment": "prod"}}
+    assert messages(dev, policy="data-capture-in-prod", config=as_prod)
+    everywhere = {"data-capture-in-prod": {"environments": ["dev", "prod"]}}
+    assert messages(dev, policy="data-capture-in-prod", config=everywhere)
+    # Without provider tags, the resource's own environment tag decides.
+    own = res(
+        ENDPOINT_CONFIG,
+        "serving",
+        instance_config(dataCaptureConfig=None, tags={"environment": "prod"}),
+        tags={},
+    )
+    assert messages(own, policy="data-capture-in-prod")
+
+
+# --- required-tags ---------------------------------------------------------------------------
+
+
+def test_resource_missing_tags_is_denied() -> None:
+    bucket = res(BUCKET, "data", {"bucket": "b", "tags": {"project": "p"}}, tags={"stack": "s"})
+    assert messages(bucket, policy="required-tags") == [
+        "aws:s3/bucket:Bucket 'data': missing required tags environment, managed-by (set them "
+        "on the resource or in the provider's defaultTags)"
+    ]
+
+
+def test_tags_come_from_the_provider_and_only_taggable_resources_are_checked() -> None:
+    assert messages(res(BUCKET, "data", {"bucket": "b"}), policy="required-tags") == []
+    untaggable = res(PAB, "data", {"bucket": "b"}, tags={})
+    assert messages(untaggable, policy="required-tags") == []
+    owner = {"required-tags": {"tags": ["owner"]}}
+    assert messages(res(BUCKET, "data", {"bucket": "b"}), policy="required-tags", config=owner)
+
+
+# --- allowed-instance-types ------------------------------------------------------------------
+
+
+def test_instance_type_outside_the_environments_list_is_denied() -> None:
+    config = res(
+        ENDPOINT_CONFIG,
+        "serving",
+        instance_config(
+            productionVariants=[
+                {"modelName": "m", "instanceType": "ml.p4d.24xlarge", "initialInstanceCount": 1}
+            ]
+        ),
+    )
+    [message] = messages(config, policy="allowed-instance-types")
+    assert message.startswith(
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration 'serving': instance type "
+        "ml.p4d.24xlarge is not allowed in environment 'prod' (allowed: ml.m5.*"
+    )
+    job = res(
+        TRAINING_JOB,
+        "baseline",
+        {"resourceConfig": {"instanceType": "ml.m5.4xlarge"}},
+        tags=DEV_TAGS,
+    )
+    assert messages(job, policy="allowed-instance-types")
+    widened = {"allowed-instance-types": {"allowed": {"dev": ["ml.m5.*"]}}}
+    assert messages(job, policy="allowed-instance-types", config=widened) == []
+
+
+# --- enforcement levels and config -----------------------------------------------------------
+
+
+def test_enforcement_level_decides_the_outcome() -> None:
+    bad = res(TOPIC, "alerts", {"name": "a"})
+    assert has_mandatory(violations(bad))
+    assert violations(bad, config={"encryption-at-rest": "disabled"}) == []
+    advisory = violations(bad, config={"encryption-at-rest": {"enforcementLevel": "advisory"}})
+    assert [v.level for v in advisory] == [Level.ADVISORY]
+    assert not has_mandatory(advisory)
+    assert not has_mandatory(violations(bad, config={"all": "advisory"}))
+    pinned = {"all": "advisory", "encryption-at-rest": "mandatory"}
+    assert has_mandatory(violations(bad, config=pinned))
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        ({"no-such-policy": "mandatory"}, "unknown policy 'no-such-policy'"),
+        ({"required-tags": "blocking"}, "enforcement level 'blocking' is not one of"),
+        ({"required-tags": {"labels": []}}, "required-tags has no parameter 'labels'"),
+        ({"required-tags": {"tags": "owner"}}, "required-tags.tags must be a JSON array"),
+        (["required-tags"], "expected a mapping"),
+    ],
+)
+def test_bad_policy_config_is_refused(document: Any, error: str) -> None:
+    with pytest.raises(PolicyConfigError, match=error):
+        parse_policy_config(document)
+
+
+def test_policy_config_file_in_yaml_or_json(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "required-tags:\n  enforcementLevel: advisory\n  tags: [owner]\n"
+    )
+    (tmp_path / "c.json").write_text(
+        '{"required-tags": {"enforcementLevel": "advisory", "tags": ["owner"]}}'
+    )
+    loaded = [load_policy_config(tmp_path / n) for n in ("c.yaml", "c.json")]
+    assert loaded[0] == loaded[1]
+    assert loaded[0].levels == {"required-tags": Level.ADVISORY}
+    assert PolicyConfig().level_of(GUARDRAILS[0]) is Level.MANDATORY
+
+
+# --- mlops plan --policy ---------------------------------------------------------------------
+
+cli = CliRunner()
+
+
+def _plan(*args: str) -> tuple[int, str]:
+    result = cli.invoke(app, ["plan", "--project-dir", str(REPO), "--stack", "dev", "-q", *args])
+    return result.exit_code, result.output
+
+
+def test_plan_policy_passes_dev() -> None:
+    code, output = _plan("--policy")
+    assert code == 0, output
+    assert "policy: no violations" in output
+
+
+def test_plan_policy_config_can_make_dev_fail_or_only_warn(tmp_path: Path) -> None:
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({"network-isolation": {"exemptServerless": False}}))
+    code, output = _plan("--policy-config", str(strict))
+    assert code == 1
+    assert "network-isolation" in output and "churn-dev-model" in output
+    assert "1 mandatory violation" in output
+
+    advisory = tmp_path / "advisory.json"
+    advisory.write_text(json.dumps({"all": "advisory", "required-tags": {"tags": ["owner"]}}))
+    code, output = _plan("--policy", "--policy-config", str(advisory))
+    assert code == 0, output
+    assert "advisory violation(s), none mandatory" in output
+
+
+def test_plan_policy_config_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"encryption": "mandatory"}')
+    code, output = _plan("--policy-config", str(bad))
+    assert code == 1
+    assert "unknown policy 'encryption'" in output
+    assert "Traceback" not in output
+
+
+# --- the CrossGuard policy pack --------------------------------------------------------------
+
+pulumi_policy = pytest.importorskip("pulumi_policy")
+
+
+@pytest.fixture(scope="module")
+def pack() -> dict[str, Any]:
+    # Run as Pulumi would, but under another name, so PolicyPack (a gRPC server) does not start.
+    return runpy.run_path(str(REPO / "policy"), run_name="policy_pack_under_test")
+
+
+def test_pack_has_one_policy_per_guardrail(pack: dict[str, Any]) -> None:
+    policies = pack["POLICIES"]
+    assert [p.name for p in policies] == [g.name for g in GUARDRAILS]
+    for policy, guardrail in zip(policies, GUARDRAILS, strict=True):
+        expected = (
+            pulumi_policy.StackValidationPolicy
+            if guardrail.stack_validators
+            else pulumi_policy.ResourceValidationPolicy
+        )
+        assert isinstance(policy, expected)
+        assert policy.enforcement_level.value == guardrail.level.value
+        assert (policy.config_schema is None) == (not guardrail.params)
+
+
+def _policy_resource(resource: Resource, provider_tags: dict[str, str]) -> Any:
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    opts = pulumi_policy.PolicyResourceOptions(
+        False, [], None, [], pulumi_policy.PolicyCustomTimeouts(0, 0, 0), []
+    )
+    provider = pulumi_policy.PolicyProviderResource(
+        "pulumi:providers:aws",
+        unknown_checking_proxy({"defaultTags": json.dumps({"tags": provider_tags})}),
+        "urn:provider",
+        "aws",
+    )
+    return pulumi_policy.PolicyResource(
+        resource.type,
+        unknown_checking_proxy(dict(resource.props)),
+        resource.urn,
+        resource.name,
+        opts,
+        provider,
+        None,
+        [],
+        {},
+    )
+
+
+def _run_pack(
+    pack: dict[str, Any], resources: list[Resource], tags: dict[str, str]
+) -> list[tuple[str, str]]:
+    reported: list[tuple[str, str]] = []
+    as_policy = [_policy_resource(r, tags) for r in resources]
+    for policy in pack["POLICIES"]:
+
+        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
+            reported.append((name, message))
+
+        if isinstance(policy, pulumi_policy.StackValidationPolicy):
+            policy.validate(pulumi_policy.StackValidationArgs(as_policy), report)
+            continue
+        for r in as_policy:
+            args = pulumi_policy.ResourceValidationArgs(
+                r.resource_type, r.props, r.urn, r.name, r.opts, r.provider
+            )
+            policy.validate(args, report)
+    return reported
+
+
+def test_pack_passes_prod_and_denies_what_the_offline_check_denies(
+    pack: dict[str, Any], plan_of: Callable[[str], PlannedStack]
+) -> None:
+    prod = [
+        r for r in plan_of("prod").plan.resources if r.custom and not r.type.startswith("pulumi:")
+    ]
+    resources = [Resource(r.urn, r.type, r.name, r.inputs) for r in prod]
+    assert _run_pack(pack, resources, PROD_TAGS) == []
+
+    bad = [
+        *secure_bucket("data", pab=None),
+        _role_policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+    ]
+    reported = _run_pack(pack, bad, PROD_TAGS)
+    assert sorted(name for name, _ in reported) == [
+        "no-public-buckets",
+        "no-wildcard-iam-resources",
+    ]
+    offline = violations(*bad)
+    assert sorted((v.policy, v.message) for v in offline) == sorted(reported)
+
+
+def test_pack_treats_preview_unknowns_as_set(pack: dict[str, Any]) -> None:
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    topic = res(TOPIC, "alerts", {"kmsMasterKeyId": UNKNOWN_STRING_VALUE})
+    assert _run_pack(pack, [topic], PROD_TAGS) == []
+    assert _run_pack(pack, [res(TOPIC, "alerts", {})], PROD_TAGS) == [
+        (
+            "encryption-at-rest",
+            "aws:sns/topic:Topic 'alerts': SNS topics must be encrypted with "
+            "a KMS key (kmsMasterKeyId is not set)",
+        )
+    ]
