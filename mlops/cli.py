@@ -29,6 +29,11 @@ pipeline_app = typer.Typer(
     help="Start and follow the stack's SageMaker pipelines.", no_args_is_help=True
 )
 app.add_typer(pipeline_app, name="pipeline")
+stack_app = typer.Typer(
+    help="Create stack files for new accounts from the dev, staging and prod presets.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
 console = Console()
 errors = Console(stderr=True)
 
@@ -51,13 +56,32 @@ def plan(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Skip the tree.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    policy: Annotated[
+        bool,
+        typer.Option("--policy", help="Check the guardrails; exit 1 on a mandatory violation."),
+    ] = False,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config",
+            help="Guardrail levels and parameters (JSON/YAML, as --policy-pack-config); "
+            "implies --policy.",
+        ),
+    ] = None,
 ) -> None:
     """Show what `pulumi up` would create for STACK, without AWS or the Pulumi CLI."""
+    from guardrails import PolicyConfig, PolicyConfigError, check_plan, has_mandatory
+    from guardrails import load_policy_config as load_guardrails_config
+    from guardrails.report import to_rich as guardrails_report
     from infra.config.loader import ConfigError
     from infra.plan.project import ProjectError
     from infra.plan.render import to_json, to_rich
     from infra.plan.runner import PlanError, plan_stack
 
+    try:
+        guardrails = load_guardrails_config(policy_config) if policy_config else PolicyConfig()
+    except PolicyConfigError as exc:
+        _fail(str(exc))
     try:
         result = plan_stack(stack, project_dir=project_dir)
     except (ProjectError, ConfigError, PlanError) as exc:
@@ -73,6 +97,11 @@ def plan(
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(to_json(result), encoding="utf-8")
         console.print(f"wrote {len(result.resources)} resources to {json_file}")
+    if policy or policy_config is not None:
+        violations = check_plan(result, guardrails)
+        console.print(guardrails_report(violations))
+        if has_mandatory(violations):
+            raise typer.Exit(code=1)
 
 
 @app.command()
@@ -260,6 +289,85 @@ def pipeline_run(
     if not result.succeeded:
         _fail(f"{naming.training_pipeline} {result.status.lower()}: {result.failure_reason}")
     console.print(f"[green]{naming.training_pipeline} succeeded[/]")
+
+
+@stack_app.command("init")
+def stack_init(
+    name: Annotated[
+        str, typer.Option("--name", help="New stack, e.g. team-a-prod (names Pulumi.<name>.yaml).")
+    ],
+    account_id: Annotated[
+        str, typer.Option("--account-id", help="12-digit AWS account the stack deploys to.")
+    ],
+    region: Annotated[str, typer.Option("--region", help="AWS region with SageMaker.")],
+    profile: Annotated[
+        str, typer.Option("--profile", help="Named AWS profile for this account (aws:profile).")
+    ],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            metavar="dev|staging|prod",
+            help="Start from Pulumi.<preset>.yaml. Default: the name's suffix (team-a-prod: prod).",
+        ),
+    ] = None,
+    service_name: Annotated[
+        str | None, typer.Option("--service-name", help="mlops:serviceName (default: preset's).")
+    ] = None,
+    assume_role_arn: Annotated[
+        str | None,
+        typer.Option("--assume-role-arn", help="Role to assume; must be in --account-id."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing stack file.")] = False,
+    skip_profile_check: Annotated[
+        bool,
+        typer.Option(
+            "--skip-profile-check",
+            help="Do not require --profile in ~/.aws/config or credentials (CI without profiles).",
+        ),
+    ] = False,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project-dir", help="Folder with Pulumi.yaml (default: search upwards)."),
+    ] = None,
+) -> None:
+    """Write a validated Pulumi.<name>.yaml for a new account from a preset."""
+    from infra.plan.project import ProjectError, find_project_dir
+    from infra.stacks.init import StackInitError, StackRequest, create_stack, parse_preset
+
+    try:
+        request = StackRequest(
+            name=name,
+            account_id=account_id,
+            region=region,
+            profile=profile,
+            preset=parse_preset(preset) if preset is not None else None,
+            service_name=service_name,
+            assume_role_arn=assume_role_arn,
+        )
+        created = create_stack(
+            find_project_dir(project_dir or Path.cwd()),
+            request,
+            force=force,
+            profile_check=not skip_profile_check,
+        )
+    except (ProjectError, StackInitError) as exc:
+        _fail(str(exc))
+    settings = created.settings
+    console.print(
+        Text(f"{'replaced' if created.replaced else 'wrote'} {created.path}", style="green")
+        + Text(
+            f" from the {created.preset.value} preset: account {settings.account_id}, "
+            f"{settings.region}, profile {profile}"
+        ),
+        soft_wrap=True,
+    )
+    console.print(
+        f"next: mlops plan --stack {name}, then pulumi stack select {name} --create and "
+        "pulumi up (README: Deploy to a real account)",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def _not_blank(value: str) -> str:

@@ -1,0 +1,278 @@
+"""`mlops stack init`: a new account's stack file from the dev, staging or prod preset."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+from typer.testing import CliRunner
+
+from infra.config.loader import ConfigError, settings_from_config
+from infra.config.settings import Environment, Settings
+from infra.plan.mocks import PLAN_ACCOUNT_ID
+from infra.plan.project import load_stack_config
+from infra.plan.runner import plan_config
+from infra.stacks.init import StackInitError, StackRequest, create_stack
+from mlops.cli import app
+
+ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "210987654321"
+PRESETS = ("dev", "staging", "prod")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the repo's project file and its three stack files (the presets)."""
+    directory = tmp_path / "project"
+    directory.mkdir()
+    for name in ("Pulumi.yaml", *(f"Pulumi.{preset}.yaml" for preset in PRESETS)):
+        shutil.copy(REPO / name, directory / name)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def aws_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An AWS config with one named profile, `prod`, and no credentials file."""
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = eu-west-1\n\n[profile prod]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return config
+
+
+def _init(project: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["stack", "init", "--project-dir", str(project), *args])
+    return result.exit_code, result.output
+
+
+def _required(name: str = "team-a-prod", **overrides: str) -> list[str]:
+    values = {"--account-id": ACCOUNT, "--region": "eu-west-1", "--profile": "prod"}
+    values.update({f"--{key.replace('_', '-')}": value for key, value in overrides.items()})
+    return ["--name", name, *(part for pair in values.items() for part in pair)]
+
+
+def _settings(project: Path, stack: str) -> Settings:
+    """The new file read exactly as `mlops plan` reads a stack."""
+    config = load_stack_config(project, stack)
+    return settings_from_config(config.values, project=config.project, stack=stack)
+
+
+def _stack_files(project: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(project.glob("Pulumi.*.yaml"))}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_writes_a_stack_that_loads_with_the_account(project: Path, preset: str) -> None:
+    name = f"team-a-{preset}"
+    code, output = _init(project, *_required(name, region="us-east-2"))
+    assert code == 0, output
+    assert f"Pulumi.{name}.yaml" in output
+
+    settings = _settings(project, name)
+    assert settings.environment is Environment(preset)
+    assert settings.account_id == ACCOUNT
+    assert settings.region == "us-east-2"
+    assert settings.stack == name
+    assert settings.serving.model is None
+    raw = yaml.safe_load((project / f"Pulumi.{name}.yaml").read_text())["config"]
+    assert raw["aws:profile"] == "prod"
+    # Quoted, so a leading zero in an account ID survives YAML.
+    assert raw["mlops:accountId"] == ACCOUNT
+    assert "mlops:assumeRoleArn" not in raw
+    assert "model" not in raw["mlops:serving"]
+
+
+def test_the_preset_can_be_named_and_the_role_and_service_set(project: Path) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/deploy"
+    code, output = _init(
+        project,
+        *_required("team-b", assume_role_arn=role, service_name="fraud"),
+        "--preset", "staging",
+    )  # fmt: skip
+    assert code == 0, output
+    settings = _settings(project, "team-b")
+    assert settings.environment is Environment.STAGING
+    assert settings.assume_role_arn == role
+    assert settings.service_name == "fraud"
+    assert settings.prefix == "fraud-team-b"
+
+
+def test_prod_keeps_every_prod_rule(project: Path) -> None:
+    code, output = _init(project, *_required("team-a-prod"))
+    assert code == 0, output
+    settings = _settings(project, "team-a-prod")
+    assert settings.is_prod
+    assert settings.monitoring.alarm_emails
+    assert settings.storage.protect_data and not settings.storage.force_destroy
+    assert settings.serving.min_instances >= 2 and settings.serving.network_isolation
+
+    # The rules still bite: the generated file without its alarm e-mails is refused.
+    path = project / "Pulumi.team-a-prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    del document["config"]["mlops:monitoring"]["alarmEmails"]
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"mlops:monitoring\.alarmEmails: prod needs"):
+        _settings(project, "team-a-prod")
+
+
+def test_comments_survive_and_the_rest_of_the_preset_is_unchanged(project: Path) -> None:
+    code, output = _init(project, *_required("team-a-dev", region="us-east-2"))
+    assert code == 0, output
+    written = (project / "Pulumi.team-a-dev.yaml").read_text()
+    preset = (REPO / "Pulumi.dev.yaml").read_text()
+
+    for line in preset.splitlines():
+        if line.lstrip().startswith("#") and "serving.model" not in line and "rewrites" not in line:
+            assert line in written, f"comment lost: {line}"
+    assert written.startswith("# Created by `mlops stack init` from the dev preset")
+    # Comments stay above the keys they describe.
+    assert (
+        "  aws:profile: prod\n"
+        "  # Every resource must use the kit's tagged, region-pinned provider.\n"
+        "  pulumi:disable-default-providers:\n"
+    ) in written
+    assert (
+        "    # No always-on instances: serverless bills per request.\n    kind: serverless\n"
+    ) in written
+    assert "`mlops promote --to team-a-dev` writes serving.model" in written
+
+    removed = {"  aws:region: eu-west-1", "    model:", "      packageVersion: 1"}
+    kept = [line for line in preset.splitlines() if not line.lstrip().startswith("#")]
+    assert [line for line in kept if line not in removed] == [
+        line
+        for line in written.splitlines()
+        if not line.lstrip().startswith("#")
+        and not line.startswith(("  aws:region:", "  aws:profile:", "  mlops:accountId:"))
+    ]
+
+
+ROLE_ELSEWHERE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/deploy"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (_required(account_id="12345"), "--account-id: '12345' is not an AWS account ID"),
+        (_required(account_id="12345678901a"), "is not an AWS account ID (12 digits)"),
+        (_required(region="eu-wset-1"), "--region: 'eu-wset-1' is not a region where SageMaker"),
+        (_required(region="eu-wset-1"), "Did you mean 'eu-west-1'"),
+        (_required(profile="prd"), "--profile: no AWS profile 'prd' in"),
+        (_required(profile="prd"), "Did you mean 'prod'?"),
+        (_required("Team_A-prod"), "--name: stack name 'Team_A-prod' cannot be used in AWS"),
+        (_required("team-a"), "cannot tell the preset from the stack name 'team-a'"),
+        ([*_required("team-a"), "--preset", "qa"], "--preset: 'qa' is not a preset"),
+        (_required(assume_role_arn=ROLE_ELSEWHERE), f"in account {OTHER_ACCOUNT}, but accountId"),
+        (_required(assume_role_arn="deploy"), "--assume-role-arn: 'deploy' is not an IAM role ARN"),
+        (_required(service_name="Churn!"), "--service-name: 'Churn!' is not a valid service name"),
+    ],
+)  # fmt: skip
+def test_refusals_give_one_message_and_write_nothing(
+    project: Path, args: list[str], message: str
+) -> None:
+    before = _stack_files(project)
+    code, output = _init(project, *args)
+    assert code == 1, output
+    assert message in output
+    assert output.count("error:") == 1
+    assert _stack_files(project) == before
+    assert not [p for p in project.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_an_unknown_profile_suggests_the_skip_flag_which_skips_the_check(project: Path) -> None:
+    code, output = _init(project, *_required(profile="ci"))
+    assert code == 1
+    assert "profiles: default, prod" in output
+    assert "--skip-profile-check" in output
+
+    code, output = _init(project, *_required(profile="ci"), "--skip-profile-check")
+    assert code == 0, output
+    assert (
+        yaml.safe_load((project / "Pulumi.team-a-prod.yaml").read_text())["config"]["aws:profile"]
+        == "ci"
+    )
+
+
+def test_a_profile_in_the_credentials_file_counts(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[ci]\naws_access_key_id = x\naws_secret_access_key = y\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    code, output = _init(project, *_required(profile="ci"))
+    assert code == 0, output
+
+
+def test_an_existing_file_is_kept_without_force_and_replaced_with_it(project: Path) -> None:
+    existing = project / "Pulumi.team-a-prod.yaml"
+    existing.write_text("# hand-written\nconfig: {}\n")
+
+    code, output = _init(project, *_required())
+    assert code == 1
+    assert "Pulumi.team-a-prod.yaml already exists; pass --force to replace it" in output
+    assert existing.read_text() == "# hand-written\nconfig: {}\n"
+
+    code, output = _init(project, *_required(), "--force")
+    assert code == 0, output
+    assert "replaced" in output
+    assert _settings(project, "team-a-prod").account_id == ACCOUNT
+
+
+def test_a_refused_force_leaves_the_existing_file(project: Path) -> None:
+    existing = project / "Pulumi.team-a-prod.yaml"
+    existing.write_text("# hand-written\n")
+    code, _ = _init(project, *_required(region="mars-1"), "--force")
+    assert code == 1
+    assert existing.read_text() == "# hand-written\n"
+
+
+def test_a_name_too_long_for_bucket_names_is_refused_by_the_settings(project: Path) -> None:
+    code, output = _init(project, *_required("a-very-long-team-name-prod"))
+    assert code == 1
+    assert "would not be valid config: mlops:serviceName:" in output
+    assert "S3 allows 63" in output
+    assert not (project / "Pulumi.a-very-long-team-name-prod.yaml").exists()
+
+
+def test_a_missing_or_broken_preset_is_refused(project: Path) -> None:
+    (project / "Pulumi.staging.yaml").unlink()
+    code, output = _init(project, *_required("team-a-staging"))
+    assert code == 1
+    assert "no staging preset: cannot read" in output
+
+    (project / "Pulumi.dev.yaml").write_text("config: [\n")
+    code, output = _init(project, *_required("team-a-dev"))
+    assert code == 1
+    assert "Pulumi.dev.yaml is not valid YAML" in output
+    assert not list(project.glob("Pulumi.team-a-*.yaml"))
+
+
+def test_the_library_call_returns_the_validated_settings(project: Path) -> None:
+    request = StackRequest(
+        name="ml-staging", account_id=ACCOUNT, region="eu-central-1", profile="unknown"
+    )
+    created = create_stack(project, request, profile_check=False)
+    assert created.preset is Environment.STAGING
+    assert created.settings == _settings(project, "ml-staging")
+    assert (
+        created.path.stat().st_mode & 0o777
+        == (project / "Pulumi.staging.yaml").stat().st_mode & 0o777
+    )
+    with pytest.raises(StackInitError, match="already exists"):
+        create_stack(project, request, profile_check=False)
+
+
+@pytest.mark.parametrize("preset", ["dev", "prod"])
+def test_the_offline_plan_of_a_generated_stack_succeeds(project: Path, preset: str) -> None:
+    # The plan's mocks answer as account PLAN_ACCOUNT_ID; the provider only allows that one.
+    name = f"team-a-{preset}"
+    code, output = _init(project, *_required(name, account_id=PLAN_ACCOUNT_ID))
+    assert code == 0, output
+    plan = plan_config(load_stack_config(project, name))
+    buckets = {r.inputs.get("bucket") for r in plan.of_type("aws:s3/bucket:Bucket")}
+    assert f"churn-{name}-data-{PLAN_ACCOUNT_ID}-eu-west-1" in buckets
+    # No model yet, so no endpoint.
+    assert not plan.of_type("aws:sagemaker/endpoint:Endpoint")
