@@ -49,7 +49,7 @@ wheelhouse: $(WHEELS)
 
 ## plan: offline plan of STACK (default dev) plus its JSON under build/
 plan: $(STAMP) $(WHEELS)
-	$(BIN)/mlops plan --stack $(STACK) --json build/plan-$(STACK).json
+	$(BIN)/mlops plan --stack $(STACK) --policy --json build/plan-$(STACK).json
 
 ## test: set up, then lint, type-check and run the test suite
 test: lint typecheck unit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,7 +82,25 @@ def plan_config(
     return contextvars.Context().run(_plan_in_context, config, program or default_program, account)
 
 
+def _check_references(config: StackConfig) -> None:
+    """Resolve the stack references the kit's config declares before the program runs:
+    an error raised inside the mocks would strand the program's pending outputs."""
+    raw = config.values.get("mlops:sharedRegistry")
+    if not raw:
+        return
+    try:
+        reference = json.loads(raw).get("stack")
+    except (ValueError, AttributeError):
+        return  # the program's own validation reports malformed config
+    if isinstance(reference, str):
+        predicted_outputs(config.path.parent, reference, PLAN_ACCOUNT_ID)
+
+
 def _plan_in_context(config: StackConfig, program: Program, account: str) -> Plan:
+    try:
+        _check_references(config)
+    except UnresolvedReferenceError as exc:
+        raise PlanError(str(exc)) from None
     # Pulumi binds futures to the thread's event loop; own one per plan and close it after.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -109,7 +128,7 @@ def _plan_in_context(config: StackConfig, program: Program, account: str) -> Pla
 
     try:
         loop.run_until_complete(run_pulumi_func(run_program))
-    except (pulumi.RunError, UnresolvedReferenceError) as exc:
+    except pulumi.RunError as exc:
         raise PlanError(str(exc)) from exc
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
