@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from infra.config.loader import ConfigError, settings_from_config
 from infra.config.settings import ModelRef, Settings
 from infra.plan.project import ProjectError, parse_stack_config, stack_file
+from infra.stack_yaml import round_trip_yaml, write_atomically
 
 SERVING_KEY = "mlops:serving"
 
@@ -68,7 +66,7 @@ class StackFile:
 
     def _load(self) -> Any:
         try:
-            document = _yaml().load(self.path.read_text(encoding="utf-8"))
+            document = round_trip_yaml().load(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError, YAMLError) as exc:
             raise StackFileError(f"cannot read {self.path.name}: {exc}") from None
         return document if document is not None else CommentedMap()
@@ -83,22 +81,5 @@ class StackFile:
 
     def _write(self, document: Any) -> None:
         buffer = io.StringIO()
-        _yaml().dump(document, buffer)
-        path = self.path
-        # Atomic: a crash mid-write must not leave a truncated stack file behind.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(buffer.getvalue())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
-
-def _yaml() -> YAML:
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    return yaml
+        round_trip_yaml().dump(document, buffer)
+        write_atomically(self.path, buffer.getvalue())

@@ -197,21 +197,16 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
-        inputs = _deserialize(request.object)
         self.recorded.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
+            _recorded(
+                request,
+                response.urn,
+                _deserialize(request.object),
                 custom=request.custom,
-                provider=request.provider,
                 protect=request.protect,
                 retain_on_delete=request.retainOnDelete,
                 delete_before_replace=request.deleteBeforeReplace,
                 replace_on_changes=tuple(request.replaceOnChanges),
-                depends_on=tuple(sorted(request.dependencies)),
-                inputs=inputs,
             )
         )
         return response
@@ -223,20 +218,7 @@ class RecordingMonitor(MockMonitor):
         finally:
             _close_worker_loop()
         self.recorded.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=True,
-                provider=request.provider,
-                protect=False,
-                retain_on_delete=False,
-                delete_before_replace=False,
-                replace_on_changes=(),
-                depends_on=tuple(sorted(request.dependencies)),
-                inputs=_deserialize(request.properties),
-            )
+            _recorded(request, response.urn, _deserialize(request.properties), custom=True)
         )
         return response
 
@@ -244,6 +226,33 @@ class RecordingMonitor(MockMonitor):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = _deserialize(request.outputs)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _recorded(
+    request: Any,
+    urn: str,
+    inputs: dict[str, Any],
+    *,
+    custom: bool,
+    protect: bool = False,
+    retain_on_delete: bool = False,
+    delete_before_replace: bool = False,
+    replace_on_changes: tuple[str, ...] = (),
+) -> RecordedResource:
+    return RecordedResource(
+        urn=urn,
+        type=request.type,
+        name=request.name,
+        parent=request.parent,
+        custom=custom,
+        provider=request.provider,
+        protect=protect,
+        retain_on_delete=retain_on_delete,
+        delete_before_replace=delete_before_replace,
+        replace_on_changes=replace_on_changes,
+        depends_on=tuple(sorted(request.dependencies)),
+        inputs=inputs,
+    )
 
 
 def _close_worker_loop() -> None:

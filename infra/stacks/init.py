@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
@@ -30,6 +27,7 @@ from infra.config import validators as v
 from infra.config.loader import ConfigError, settings_from_config
 from infra.config.settings import Environment, Settings
 from infra.plan.project import ProjectError, parse_stack_config
+from infra.stack_yaml import round_trip_yaml, write_atomically
 
 REGION_KEY = "aws:region"
 # pulumi_aws.config.profile reads this key: the named profile from ~/.aws/config.
@@ -143,7 +141,7 @@ def create_stack(
 
 def render(template: Path, request: StackRequest, preset: Environment) -> str:
     """The new stack file's text: the preset with this account's values in place."""
-    round_trip = _yaml()
+    round_trip = round_trip_yaml()
     try:
         document = round_trip.load(template.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -281,28 +279,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _write(path: Path, text: str, *, mode: int, replace: bool) -> None:
-    """Atomic: a crash mid-write leaves no partial file; without ``replace``, never clobbers."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        if replace:
-            os.replace(temporary, path)
-        else:
-            # link() fails if the path appeared since the check: no race can overwrite it.
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                raise StackInitError(f"{path} already exists; pass --force to replace it") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _yaml() -> YAML:
-    # The same layout as promotion.stack_file, so both tools write files alike.
-    round_trip = YAML()
-    round_trip.preserve_quotes = True
-    round_trip.indent(mapping=2, sequence=4, offset=2)
-    round_trip.width = 4096
-    return round_trip
+        write_atomically(path, text, mode=mode, replace=replace)
+    except FileExistsError:
+        raise StackInitError(f"{path} already exists; pass --force to replace it") from None
