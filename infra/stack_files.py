@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.spec import RUNNER_NAME, SOURCEDIR_NAME
+from pipelines.spec import RUNNER_NAME, SOURCEDIR_NAME, CodeLocation
 from training import bundle_runner
 from training.archive import deterministic_tar_gz
 from training.hashing import sha256_bytes
@@ -40,6 +40,13 @@ class StackFile:
 class CodeFiles:
     sourcedir: StackFile
     runner: StackFile
+
+    def location(self, artifacts_bucket: str) -> CodeLocation:
+        """Where the uploaded objects are, as the pipeline definitions name them."""
+        return CodeLocation(
+            sourcedir_uri=f"s3://{artifacts_bucket}/{self.sourcedir.key}",
+            runner_uri=f"s3://{artifacts_bucket}/{self.runner.key}",
+        )
 
 
 @dataclass(frozen=True)

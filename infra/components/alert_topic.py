@@ -9,15 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.naming import Naming
+from infra.components.location import StackLocation
 from infra.policies.alerts import alerts_topic_policy
 
 
 @dataclass(frozen=True)
 class AlertTopicArgs:
-    naming: Naming
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    where: StackLocation
     emails: Sequence[str]
 
 
@@ -29,18 +27,18 @@ class AlertTopic(pulumi.ComponentResource):
         self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlopskit:monitoring:AlertTopic", name, None, opts)
-        naming = args.naming
+        naming = args.where.naming
         self.topic = aws.sns.Topic(
             name,
             name=naming.alerts_topic,
             display_name=f"{naming.prefix} alerts",
-            kms_master_key_id=args.kms_key_arn,
+            kms_master_key_id=args.where.kms_key_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.policy = aws.sns.TopicPolicy(
             name,
             arn=self.topic.arn,
-            policy=pulumi.Output.all(self.topic.arn, args.account_id).apply(
+            policy=pulumi.Output.all(self.topic.arn, args.where.account_id).apply(
                 lambda v: json.dumps(
                     alerts_topic_policy(
                         topic_arn=v[0],

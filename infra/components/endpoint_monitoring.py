@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import dashboard
+from infra.components.location import StackLocation
 from infra.components.model_endpoint import RegistryLocation
 from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
@@ -39,7 +40,6 @@ from infra.policies.monitoring import (
 )
 from infra.policies.serving import shared_registry_policy
 from infra.stack_files import CodeFiles
-from pipelines.spec import CodeLocation
 from training import dataset
 from training.packaging import FRAMEWORK_VERSION
 
@@ -51,11 +51,7 @@ DRIFT_MAX_RUNTIME_SECONDS = 2 * 60 * 60
 @dataclass(frozen=True)
 class EndpointMonitoringArgs:
     settings: Settings
-    naming: Naming
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
-    artifacts_bucket: pulumi.Input[str]
-    capture_bucket: pulumi.Input[str]
+    where: StackLocation
     alert_topic_arn: pulumi.Input[str]
     # The endpoint's own (rollback) alarms, shown on the dashboard with the ones made here.
     endpoint_alarms: Sequence[aws.cloudwatch.MetricAlarm]
@@ -78,7 +74,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlopskit:monitoring:EndpointMonitoring", name, None, opts)
-        settings, naming = args.settings, args.naming
+        settings, naming = args.settings, args.where.naming
         serving, monitoring = settings.serving, settings.monitoring
         self._args = args
         self.alarms = {}
@@ -130,8 +126,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
         topic = [self._args.alert_topic_arn]
         alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-{key}",
-            name=f"{self._args.naming.endpoint}-{key}",
-            alarm_description=f"{self._args.naming.endpoint}: {description}",
+            name=f"{self._args.where.naming.endpoint}-{key}",
+            alarm_description=f"{self._args.where.naming.endpoint}: {description}",
             actions_enabled=True,
             alarm_actions=topic,
             ok_actions=topic,
@@ -142,7 +138,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         return alarm
 
     def _instance_alarms(self, name: str) -> None:
-        settings, naming = self._args.settings, self._args.naming
+        settings, naming = self._args.settings, self._args.where.naming
         monitoring = settings.monitoring
         dimensions = {"EndpointName": naming.endpoint, "VariantName": str(Variant.PRIMARY)}
         vcpus = aws_catalog.vcpus(settings.serving.instance_type)
@@ -178,7 +174,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         )
 
     def _scope(self) -> pulumi.Output[MonitoringScope]:
-        args, naming = self._args, self._args.naming
+        args, naming = self._args, self._args.where.naming
 
         def build(values: list[str]) -> MonitoringScope:
             account, key, artifacts, capture = values
@@ -199,7 +195,10 @@ class EndpointMonitoring(pulumi.ComponentResource):
             )
 
         return pulumi.Output.all(
-            args.account_id, args.kms_key_arn, args.artifacts_bucket, args.capture_bucket
+            args.where.account_id,
+            args.where.kms_key_arn,
+            args.where.artifacts_bucket,
+            args.where.capture_bucket,
         ).apply(build)
 
     def _role(
@@ -214,7 +213,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         return ServiceRole(
             f"{name}-{suffix}",
             ServiceRoleArgs(
-                role_name=self._args.naming.role(suffix),
+                role_name=self._args.where.naming.role(suffix),
                 description=description,
                 trust_policy=trust,
                 policy_names=policy_names(policies, MonitoringScope),
@@ -224,7 +223,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         )
 
     def _drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
-        args, settings, naming = self._args, self._args.settings, self._args.naming
+        args, settings, naming = self._args, self._args.settings, self._args.where.naming
         monitoring = settings.monitoring
         sagemaker_trust = json.dumps(sagemaker_trust_policy())
         self.drift_role = self._role(
@@ -266,9 +265,9 @@ class EndpointMonitoring(pulumi.ComponentResource):
             scope,
         )
         definition = pulumi.Output.all(
-            args.kms_key_arn,
-            args.artifacts_bucket,
-            args.capture_bucket,
+            args.where.kms_key_arn,
+            args.where.artifacts_bucket,
+            args.where.capture_bucket,
             self.drift_role.arn,
             args.baseline,
         ).apply(lambda v: _drift_definition(settings, naming, args.code, *v))
@@ -301,8 +300,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 pipeline_name=naming.drift_pipeline,
                 pipeline_arn=self.drift_pipeline.arn,
                 naming=naming,
-                account_id=args.account_id,
-                kms_key_arn=args.kms_key_arn,
+                account_id=args.where.account_id,
+                kms_key_arn=args.where.kms_key_arn,
             ),
             parent=self,
         )
@@ -326,7 +325,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         )
 
     def _retrain_on_drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
-        args, settings, naming = self._args, self._args.settings, self._args.naming
+        args, settings, naming = self._args, self._args.settings, self._args.where.naming
         drift_alarm = self.alarms["drift"]
         self.retrain_role = self._role(
             name,
@@ -384,7 +383,6 @@ def _drift_definition(
     from pipelines.drift_pipeline import DriftPipelineSpec, build_definition
 
     monitoring = settings.monitoring
-    artifacts = f"s3://{artifacts_bucket}"
     capture = f"s3://{capture_bucket}"
     return build_definition(
         DriftPipelineSpec(
@@ -396,10 +394,7 @@ def _drift_definition(
             # SageMaker writes <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/.
             capture_uri=f"{capture}/{CapturePrefix.DATA_CAPTURE}{naming.endpoint}/{Variant.PRIMARY}/",
             report_prefix=f"{capture}/{CapturePrefix.MONITORING}{naming.endpoint}",
-            code=CodeLocation(
-                sourcedir_uri=f"{artifacts}/{code.sourcedir.key}",
-                runner_uri=f"{artifacts}/{code.runner.key}",
-            ),
+            code=code.location(artifacts_bucket),
             image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),
             instance_type=monitoring.drift_instance_type,
             volume_size_gb=DRIFT_VOLUME_GB,

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from infra.components.alert_topic import AlertTopic, AlertTopicArgs
 from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.location import StackLocation
 from infra.components.model_endpoint import (
     ModelEndpoint,
     ModelEndpointArgs,
@@ -65,13 +66,14 @@ class MlopsEnvironment(pulumi.ComponentResource):
             parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
         )
 
+        consumers = settings.sharing.role_arns(settings.partition)
         storage = Storage(
             "storage",
             StorageArgs(
                 settings=settings.storage,
                 naming=naming,
                 account_id=account,
-                consumer_role_arns=settings.sharing.role_arns(settings.partition),
+                consumer_role_arns=consumers,
             ),
             opts=child,
         )
@@ -87,50 +89,36 @@ class MlopsEnvironment(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        where = StackLocation(
+            naming=naming,
+            account_id=account,
+            kms_key_arn=storage.key.arn,
+            data_bucket=storage.bucket(BucketPurpose.DATA).name,
+            artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
+            capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+        )
 
         training = TrainingPipeline(
             "training",
-            TrainingPipelineArgs(
-                settings=settings,
-                naming=naming,
-                account_id=account,
-                kms_key_arn=storage.key.arn,
-                data_bucket=storage.bucket(BucketPurpose.DATA).name,
-                artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
-                code=code,
-                dataset=dataset,
-            ),
+            TrainingPipelineArgs(settings=settings, where=where, code=code, dataset=dataset),
             opts=child,
         )
 
         alerts = AlertTopic(
             "alerts",
-            AlertTopicArgs(
-                naming=naming,
-                account_id=account,
-                kms_key_arn=storage.key.arn,
-                emails=settings.monitoring.alarm_emails,
-            ),
+            AlertTopicArgs(where=where, emails=settings.monitoring.alarm_emails),
             opts=child,
         )
 
         serving = monitoring = None
         registry = _shared_registry(self, settings)
-        served = (
-            _served_model_reference(settings.serving.model, naming, account, registry)
-            if settings.serving.model is not None
-            else None
-        )
-        if settings.serving.model is not None:
+        model = settings.serving.model
+        if model is not None:
             serving = ModelEndpoint(
                 "serving",
                 ModelEndpointArgs(
                     settings=settings,
-                    naming=naming,
-                    account_id=account,
-                    kms_key_arn=storage.key.arn,
-                    artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
-                    capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                    where=where,
                     alarm_actions=[alerts.arn],
                     registry=registry,
                 ),
@@ -144,23 +132,18 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 "monitoring",
                 EndpointMonitoringArgs(
                     settings=settings,
-                    naming=naming,
-                    account_id=account,
-                    kms_key_arn=storage.key.arn,
-                    artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
-                    capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+                    where=where,
                     alert_topic_arn=alerts.arn,
                     endpoint_alarms=list(serving.alarms.alarms.values()),
                     training_pipeline_arn=training.pipeline.arn,
                     code=code,
-                    baseline=served or "",
+                    baseline=_served_model_reference(model, naming, account, registry),
                     registry=registry,
                 ),
                 opts=child,
             )
 
         self.registry_policy = None
-        consumers = settings.sharing.role_arns(settings.partition)
         if consumers:
             group = training.model_package_group
             self.registry_policy = aws.sagemaker.ModelPackageGroupPolicy(

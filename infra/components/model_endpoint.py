@@ -33,6 +33,7 @@ from pulumi_aws.sagemaker import (
 )
 
 from infra.components.endpoint_alarms import EndpointAlarms, EndpointAlarmsArgs
+from infra.components.location import StackLocation
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config.settings import EndpointKind, ModelRef, Settings, TrafficShift
 from infra.naming import CapturePrefix, Naming, Variant
@@ -50,11 +51,7 @@ CAPTURED_JSON = ("application/json",)
 @dataclass(frozen=True)
 class ModelEndpointArgs:
     settings: Settings
-    naming: Naming
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
-    artifacts_bucket: pulumi.Input[str]
-    capture_bucket: pulumi.Input[str]
+    where: StackLocation
     # Where the endpoint's alarms notify (monitoring adds a topic here).
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     # The registry packageVersion resolves against: this stack's, or a shared one.
@@ -89,13 +86,16 @@ class ModelEndpoint(pulumi.ComponentResource):
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlopskit:serving:ModelEndpoint", name, None, opts)
-        settings, naming = args.settings, args.naming
+        settings, naming = args.settings, args.where.naming
         serving = settings.serving
         if serving.model is None:
             raise ValueError("ModelEndpoint needs serving.model")
 
         scope = pulumi.Output.all(
-            args.account_id, args.kms_key_arn, args.artifacts_bucket, args.capture_bucket
+            args.where.account_id,
+            args.where.kms_key_arn,
+            args.where.artifacts_bucket,
+            args.where.capture_bucket,
         ).apply(
             lambda v: ServingScope(
                 partition=naming.partition,
@@ -196,7 +196,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _configuration(
         self, name: str, args: ModelEndpointArgs
     ) -> aws.sagemaker.EndpointConfiguration:
-        settings, naming = args.settings, args.naming
+        settings, naming = args.settings, args.where.naming
         serving = settings.serving
         instance = serving.kind is EndpointKind.INSTANCE
         if instance:
@@ -235,9 +235,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                 enable_capture=True,
                 initial_sampling_percentage=serving.data_capture_percent,
                 destination_s3_uri=pulumi.Output.concat(
-                    "s3://", args.capture_bucket, "/", CapturePrefix.DATA_CAPTURE.rstrip("/")
+                    "s3://", args.where.capture_bucket, "/", CapturePrefix.DATA_CAPTURE.rstrip("/")
                 ),
-                kms_key_id=args.kms_key_arn,
+                kms_key_id=args.where.kms_key_arn,
                 capture_options=[
                     aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(
                         capture_mode=mode
@@ -257,7 +257,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             shadow_production_variants=shadow,
             data_capture_config=capture,
             # Volume encryption; serverless variants have no volume to encrypt.
-            kms_key_arn=args.kms_key_arn if instance else None,
+            kms_key_arn=args.where.kms_key_arn if instance else None,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
 
@@ -303,7 +303,7 @@ def model_package_arn(naming: Naming, account_id: str, version: int) -> str:
 
 
 def _container(ref: ModelRef, args: ModelEndpointArgs) -> aws.sagemaker.ModelPrimaryContainerArgs:
-    naming = args.naming
+    naming = args.where.naming
     if ref.package_version is not None and args.registry is not None:
         return aws.sagemaker.ModelPrimaryContainerArgs(
             model_package_name=args.registry.package_arn(ref.package_version)
@@ -311,7 +311,7 @@ def _container(ref: ModelRef, args: ModelEndpointArgs) -> aws.sagemaker.ModelPri
     if ref.package_version is not None:
         version = ref.package_version
         return aws.sagemaker.ModelPrimaryContainerArgs(
-            model_package_name=pulumi.Output.from_input(args.account_id).apply(
+            model_package_name=pulumi.Output.from_input(args.where.account_id).apply(
                 lambda account: model_package_arn(naming, account, version)
             )
         )

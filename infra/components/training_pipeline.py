@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.location import StackLocation
 from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config.settings import Settings
@@ -32,7 +33,6 @@ from pipelines.spec import (
     TRAINING_CODE_CHANNEL,
     TRAINING_SUBMIT_DIRECTORY,
     ApprovalStatus,
-    CodeLocation,
     TrainingPipelineSpec,
 )
 from training.features import Hyperparameters
@@ -46,11 +46,7 @@ BASELINE_PROVISIONING_MINUTES = 30
 @dataclass(frozen=True)
 class TrainingPipelineArgs:
     settings: Settings
-    naming: Naming
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
-    data_bucket: pulumi.Input[str]
-    artifacts_bucket: pulumi.Input[str]
+    where: StackLocation
     code: CodeFiles
     dataset: DatasetFiles
 
@@ -77,19 +73,23 @@ class TrainingPipeline(pulumi.ComponentResource):
         self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlopskit:training:TrainingPipeline", name, None, opts)
-        settings, naming = args.settings, args.naming
+        settings, naming = args.settings, args.where.naming
         training = settings.training
         child = pulumi.ResourceOptions(parent=self)
 
         code_objects = [
             self._upload(
-                f"{name}-code-sourcedir", args.artifacts_bucket, args, args.code.sourcedir
+                f"{name}-code-sourcedir", args.where.artifacts_bucket, args, args.code.sourcedir
             ),
-            self._upload(f"{name}-code-runner", args.artifacts_bucket, args, args.code.runner),
+            self._upload(
+                f"{name}-code-runner", args.where.artifacts_bucket, args, args.code.runner
+            ),
         ]
         data_objects = [
-            self._upload(f"{name}-dataset-csv", args.data_bucket, args, args.dataset.csv),
-            self._upload(f"{name}-dataset-manifest", args.data_bucket, args, args.dataset.manifest),
+            self._upload(f"{name}-dataset-csv", args.where.data_bucket, args, args.dataset.csv),
+            self._upload(
+                f"{name}-dataset-manifest", args.where.data_bucket, args, args.dataset.manifest
+            ),
         ]
 
         self.model_package_group = aws.sagemaker.ModelPackageGroup(
@@ -122,7 +122,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             )
 
         scope = pulumi.Output.all(
-            args.account_id, args.kms_key_arn, args.data_bucket, args.artifacts_bucket
+            args.where.account_id,
+            args.where.kms_key_arn,
+            args.where.data_bucket,
+            args.where.artifacts_bucket,
         ).apply(scope_of)
         sagemaker_trust = json.dumps(sagemaker_trust_policy())
 
@@ -152,10 +155,10 @@ class TrainingPipeline(pulumi.ComponentResource):
 
         image = _image_uri(naming.region)
         resolved = pulumi.Output.all(
-            args.account_id,
-            args.kms_key_arn,
-            args.data_bucket,
-            args.artifacts_bucket,
+            args.where.account_id,
+            args.where.kms_key_arn,
+            args.where.data_bucket,
+            args.where.artifacts_bucket,
             self.processing_role.arn,
             self.training_role.arn,
         ).apply(lambda v: _Resolved(*v))
@@ -190,8 +193,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 pipeline_name=naming.training_pipeline,
                 pipeline_arn=self.pipeline.arn,
                 naming=naming,
-                account_id=args.account_id,
-                kms_key_arn=args.kms_key_arn,
+                account_id=args.where.account_id,
+                kms_key_arn=args.where.kms_key_arn,
             ),
             parent=self,
         )
@@ -228,7 +231,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             source=pulumi.FileAsset(str(file.path)),
             content_type=file.content_type,
             server_side_encryption="aws:kms",
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.where.kms_key_arn,
             bucket_key_enabled=True,
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=protect),
         )
@@ -241,7 +244,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         inputs: list[aws.s3.BucketObjectv2],
         role: ServiceRole,
     ) -> aws.sagemaker.TrainingJob:
-        training, naming = args.settings.training, args.naming
+        training, naming = args.settings.training, args.where.naming
         # Named by what it trains on and with, so new code or data trains a new baseline;
         # a training job is immutable and its name unique per account and region.
         inputs_hash = sha256_bytes(
@@ -275,26 +278,26 @@ class TrainingPipeline(pulumi.ComponentResource):
                 s3_channel(
                     TRAINING_CODE_CHANNEL,
                     pulumi.Output.concat(
-                        "s3://", args.artifacts_bucket, "/", args.code.sourcedir.key
+                        "s3://", args.where.artifacts_bucket, "/", args.code.sourcedir.key
                     ),
                 ),
                 # Only a raw channel: train.py validates and splits it as the pipeline does.
                 s3_channel(
                     "raw",
-                    pulumi.Output.concat("s3://", args.data_bucket, "/", args.dataset.prefix),
+                    pulumi.Output.concat("s3://", args.where.data_bucket, "/", args.dataset.prefix),
                 ),
             ],
             output_data_config=aws.sagemaker.TrainingJobOutputDataConfigArgs(
                 s3_output_path=pulumi.Output.concat(
-                    "s3://", args.artifacts_bucket, "/models/baseline"
+                    "s3://", args.where.artifacts_bucket, "/models/baseline"
                 ),
-                kms_key_id=args.kms_key_arn,
+                kms_key_id=args.where.kms_key_arn,
             ),
             resource_config=aws.sagemaker.TrainingJobResourceConfigArgs(
                 instance_type=training.instance_type,
                 instance_count=1,
                 volume_size_in_gb=training.volume_size_gb,
-                volume_kms_key_id=args.kms_key_arn,
+                volume_kms_key_id=args.where.kms_key_arn,
             ),
             stopping_condition=aws.sagemaker.TrainingJobStoppingConditionArgs(
                 max_runtime_in_seconds=training.max_runtime_minutes * 60
@@ -335,7 +338,6 @@ def _spec(
     training = settings.training
     # Settings allow auto-approval in dev only; everywhere else a person approves.
     approval = ApprovalStatus.APPROVED if training.auto_approve else ApprovalStatus.PENDING
-    artifacts = f"s3://{r.artifacts_bucket}"
     return TrainingPipelineSpec(
         region=naming.region,
         pipeline_name=naming.training_pipeline,
@@ -345,10 +347,7 @@ def _spec(
         kms_key_arn=r.kms_key_arn,
         data_bucket=r.data_bucket,
         artifacts_bucket=r.artifacts_bucket,
-        code=CodeLocation(
-            sourcedir_uri=f"{artifacts}/{args.code.sourcedir.key}",
-            runner_uri=f"{artifacts}/{args.code.runner.key}",
-        ),
+        code=args.code.location(r.artifacts_bucket),
         default_input_uri=f"s3://{r.data_bucket}/{args.dataset.prefix}",
         image_uri=image,
         processing_instance_type=training.processing_instance_type,
