@@ -169,13 +169,11 @@ def _read(source: str, region: str | None, endpoint_url: str | None) -> bytes:
             import boto3
             from botocore.exceptions import BotoCoreError, ClientError
 
-            bucket, _, key = source[len("s3://") :].partition("/")
             client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
             try:
-                body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except (ClientError, BotoCoreError) as exc:
+                return uri.read_bytes(source, s3=client)
+            except (ClientError, BotoCoreError, uri.UriError) as exc:
                 raise BaselineError(f"--baseline {source}: cannot read it: {exc}") from None
-            return body
         return Path(source).read_bytes()
     except OSError as exc:
         raise BaselineError(f"--baseline {source}: {exc.strerror or exc}") from None

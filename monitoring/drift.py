@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -237,23 +238,23 @@ def write(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> list[str]:
+    # Its own client, so --region and --endpoint-url apply here as everywhere else.
+    s3 = _s3_client(region, endpoint_url) if uri.is_s3(output) else None
     written = []
     for name, data in (
         (reports.JSON_FILE, reports.to_json(report)),
         (reports.HTML_FILE, reports.to_html(report)),
     ):
         target = uri.join(output, name)
-        if uri.is_s3(target):
-            import boto3
-
-            # Its own client, so --region and --endpoint-url apply here as everywhere else.
-            bucket, _, key = target[len("s3://") :].partition("/")
-            client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
-            client.put_object(Bucket=bucket, Key=key, Body=data)
-        else:
-            uri.write_bytes(target, data)
+        uri.write_bytes(target, data, s3=s3)
         written.append(target)
     return written
+
+
+def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
 
 
 def execute(options: Options, log: Callable[[str], None] = _log) -> reports.DriftReport:
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parse_options(argv)
         execute(options)
-    except (UsageError, baselines.BaselineError, CaptureNotFoundError) as exc:
+    except (UsageError, baselines.BaselineError, CaptureNotFoundError, uri.UriError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ClientError, BotoCoreError) as exc:

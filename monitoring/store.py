@@ -64,13 +64,8 @@ class S3Store:
     client: Any
     listed: list[str] = field(default_factory=list)  # every prefix listed, for the log
 
-    def _split(self, prefix: str) -> tuple[str, str]:
-        bucket, _, key = prefix[len("s3://") :].partition("/")
-        return bucket, key
-
     def children(self, prefix: str) -> list[str]:
-        bucket, key = self._split(prefix.rstrip("/") + "/")
-        key = "" if key == "/" else key
+        bucket, key = uri.split(prefix.rstrip("/") + "/")
         self.listed.append(f"s3://{bucket}/{key}")
         names = []
         paginator = self.client.get_paginator("list_objects_v2")
@@ -80,7 +75,7 @@ class S3Store:
         return sorted(names)
 
     def files(self, prefix: str) -> list[str]:
-        bucket, key = self._split(prefix.rstrip("/") + "/")
+        bucket, key = uri.split(prefix.rstrip("/") + "/")
         self.listed.append(f"s3://{bucket}/{key}")
         keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
@@ -89,7 +84,7 @@ class S3Store:
         return sorted(f"s3://{bucket}/{k}" for k in keys)
 
     def lines(self, name: str) -> Iterator[bytes]:
-        bucket, key = self._split(name)
+        bucket, key = uri.split(name)
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
         try:
             # Streams the object in chunks; a capture file is never held whole.

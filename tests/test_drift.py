@@ -297,3 +297,19 @@ def test_the_bundle_runs_the_drift_job(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "read 50 records" in done.stdout or "50 rows" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["--capture", "--baseline", "--output"])
+def test_an_s3_uri_without_a_bucket_is_a_usage_error(
+    tmp_path: Path, model_dir: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "capture").mkdir()
+    args = {
+        "--capture": str(tmp_path / "capture"),
+        "--baseline": str(model_dir),
+        "--output": str(tmp_path / "out"),
+    }
+    args[flag] = "s3:///no-bucket/"
+    assert drift.main([item for pair in args.items() for item in pair]) == 2
+    err = capsys.readouterr().err
+    assert "has no bucket" in err and "Traceback" not in err

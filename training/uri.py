@@ -17,10 +17,15 @@ def join(base: str, *parts: str) -> str:
     return str(Path(base, *parts))
 
 
-def _split(uri: str) -> tuple[str, str]:
+class UriError(ValueError):
+    """An s3:// URI without a bucket."""
+
+
+def split(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an s3:// URI; the key may be empty (a whole bucket)."""
     parsed = urlparse(uri)
     if not parsed.netloc:
-        raise ValueError(f"{uri!r} has no bucket; expected s3://bucket/key")
+        raise UriError(f"{uri!r} has no bucket; expected s3://bucket/key")
     return parsed.netloc, parsed.path.lstrip("/")
 
 
@@ -30,22 +35,23 @@ def _s3() -> Any:
     return boto3.client("s3")
 
 
-def write_bytes(uri: str, data: bytes) -> None:
+def write_bytes(uri: str, data: bytes, *, s3: Any | None = None) -> None:
+    """``s3``: a boto3 S3 client to use (for a region or endpoint); default: a plain one."""
     if is_s3(uri):
-        bucket, key = _split(uri)
+        bucket, key = split(uri)
         # No explicit SSE header: the bucket's default (the stack's KMS key) applies, and
         # the bucket policy rejects any other encryption header.
-        _s3().put_object(Bucket=bucket, Key=key, Body=data)
+        (s3 or _s3()).put_object(Bucket=bucket, Key=key, Body=data)
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
 
 
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, *, s3: Any | None = None) -> bytes:
     if is_s3(uri):
-        bucket, key = _split(uri)
-        body: bytes = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        bucket, key = split(uri)
+        body: bytes = (s3 or _s3()).get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
     return Path(uri).read_bytes()
 
@@ -54,7 +60,7 @@ def exists(uri: str) -> bool:
     if is_s3(uri):
         from botocore.exceptions import ClientError
 
-        bucket, key = _split(uri)
+        bucket, key = split(uri)
         try:
             _s3().head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
