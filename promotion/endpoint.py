@@ -11,6 +11,7 @@ from typing import Any
 
 from infra.config.settings import Settings
 from infra.naming import endpoint_name
+from promotion.alarms import alarm_states, firing
 
 IN_SERVICE = "InService"
 
@@ -34,26 +35,13 @@ def verify(sagemaker: Any, cloudwatch: Any, settings: Settings, expected_config:
             f"{name} is {status}, not {IN_SERVICE}" + (f": {reason}" if reason else "")
         )
     if running != expected_config:
-        firing = _alarms_in_alarm(cloudwatch, name)
+        in_alarm = firing(alarm_states(cloudwatch, name))
         hint = (
-            f"; in ALARM: {', '.join(firing)}"
-            if firing
+            f"; in ALARM: {', '.join(in_alarm)}"
+            if in_alarm
             else "; no alarm is firing now, so check the endpoint's events"
         )
         raise EndpointCheckError(
             f"{name} runs {running}, not {expected_config}: the update was rolled back" + hint
         )
     return f"{name} is {IN_SERVICE} on {running}"
-
-
-def _alarms_in_alarm(cloudwatch: Any, prefix: str) -> list[str]:
-    pages = cloudwatch.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=prefix, StateValue="ALARM"
-    )
-    # Filtered again here: moto ignores StateValue when a name prefix is given.
-    return sorted(
-        alarm["AlarmName"]
-        for page in pages
-        for alarm in page.get("MetricAlarms", [])
-        if alarm.get("StateValue") == "ALARM"
-    )

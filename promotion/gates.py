@@ -13,6 +13,7 @@ from typing import Any
 from infra.config.settings import Settings
 from infra.naming import EndpointAlarm, endpoint_alarm_name, endpoint_name
 from promotion import artifacts
+from promotion.alarms import alarm_states, firing
 from promotion.aws import Clients
 from promotion.registry import APPROVED, MODEL_DATA_SHA256, ModelPackage
 from training.metric_names import METRIC_KEYS
@@ -77,11 +78,7 @@ def no_alarm_firing(cloudwatch: Any, source: Settings) -> GateResult:
     """The source endpoint's health alarms all exist and none is in ALARM."""
     gate = f"{source.stack} endpoint healthy"
     expected = {endpoint_alarm_name(source.prefix, alarm) for alarm in EndpointAlarm}
-    found: dict[str, str] = {}
-    paginator = cloudwatch.get_paginator("describe_alarms")
-    for page in paginator.paginate(AlarmNamePrefix=endpoint_name(source.prefix)):
-        for alarm in page.get("MetricAlarms", []):
-            found[alarm["AlarmName"]] = alarm["StateValue"]
+    found = alarm_states(cloudwatch, endpoint_name(source.prefix))
     missing = sorted(expected - set(found))
     if missing:
         return GateResult(
@@ -89,9 +86,9 @@ def no_alarm_firing(cloudwatch: Any, source: Settings) -> GateResult:
             False,
             f"alarm(s) {', '.join(missing)} not found: is {source.stack}'s endpoint deployed?",
         )
-    firing = sorted(name for name, state in found.items() if state == "ALARM")
-    if firing:
-        return GateResult(gate, False, f"in ALARM: {', '.join(firing)}")
+    in_alarm = firing(found)
+    if in_alarm:
+        return GateResult(gate, False, f"in ALARM: {', '.join(in_alarm)}")
     return GateResult(gate, True, f"{len(found)} alarm(s), none in ALARM")
 
 
