@@ -69,6 +69,10 @@ def endpoint_alarm_name(prefix: str, alarm: EndpointAlarm) -> str:
     return f"{endpoint_name(prefix)}-{alarm}"
 
 
+def sagemaker_arn(partition: str, region: str, account_id: str, resource: str) -> str:
+    return f"arn:{partition}:sagemaker:{region}:{account_id}:{resource}"
+
+
 def bucket_name(prefix: str, purpose: BucketPurpose, account_id: str, region: str) -> str:
     return f"{prefix}-{purpose}-{account_id}-{region}"
 
@@ -97,6 +101,22 @@ class Naming:
     @property
     def model_package_group(self) -> str:
         return f"{self.prefix}-models"
+
+    def model_package_group_arn(self, account_id: str) -> str:
+        return sagemaker_arn(
+            self.partition,
+            self.region,
+            account_id,
+            f"model-package-group/{self.model_package_group}",
+        )
+
+    def model_package_arn(self, account_id: str, version: int) -> str:
+        return sagemaker_arn(
+            self.partition,
+            self.region,
+            account_id,
+            f"model-package/{self.model_package_group}/{version}",
+        )
 
     @property
     def retraining_schedule(self) -> str:

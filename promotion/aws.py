@@ -49,11 +49,7 @@ class Stage:
         return self.naming.model_package_group
 
     def package_arn(self, version: int) -> str:
-        n = self.naming
-        return (
-            f"arn:{n.partition}:sagemaker:{n.region}:{self.account_id}:"
-            f"model-package/{n.model_package_group}/{version}"
-        )
+        return self.naming.model_package_arn(self.account_id, version)
 
     def bucket(self, purpose: BucketPurpose) -> str:
         s = self.settings

@@ -22,7 +22,6 @@ from infra.components.model_endpoint import (
     ModelEndpoint,
     ModelEndpointArgs,
     RegistryLocation,
-    model_package_arn,
 )
 from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
@@ -206,7 +205,7 @@ def _served_model_reference(
         if registry is not None:
             return registry.package_arn(version)
         return pulumi.Output.from_input(account).apply(
-            lambda a: model_package_arn(naming, a, version)
+            lambda a: naming.model_package_arn(a, version)
         )
     return pulumi.Output.from_input(model.package_arn or model.data_uri or "")
 

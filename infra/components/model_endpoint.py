@@ -295,13 +295,6 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
 
-def model_package_arn(naming: Naming, account_id: str, version: int) -> str:
-    return (
-        f"arn:{naming.partition}:sagemaker:{naming.region}:{account_id}:"
-        f"model-package/{naming.model_package_group}/{version}"
-    )
-
-
 def _container(ref: ModelRef, args: ModelEndpointArgs) -> aws.sagemaker.ModelPrimaryContainerArgs:
     naming = args.where.naming
     if ref.package_version is not None and args.registry is not None:
@@ -312,7 +305,7 @@ def _container(ref: ModelRef, args: ModelEndpointArgs) -> aws.sagemaker.ModelPri
         version = ref.package_version
         return aws.sagemaker.ModelPrimaryContainerArgs(
             model_package_name=pulumi.Output.from_input(args.where.account_id).apply(
-                lambda account: model_package_arn(naming, account, version)
+                lambda account: naming.model_package_arn(account, version)
             )
         )
     if ref.package_arn is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config.loader import settings_from_config
-from infra.naming import BucketPurpose, bucket_name
+from infra.naming import BucketPurpose, Naming, bucket_name
 from infra.plan.project import ProjectError, load_stack_config
 
 
@@ -34,9 +34,9 @@ def predicted_outputs(project_dir: Path, reference: str, default_account: str) -
     key_id = uuid.uuid5(uuid.NAMESPACE_URL, "kms/storage")
     return {
         "accountId": account,
-        "modelPackageGroupArn": (
-            f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{prefix}-models"
-        ),
+        "modelPackageGroupArn": Naming(
+            prefix=prefix, region=region, partition=partition
+        ).model_package_group_arn(account),
         "artifactsBucket": bucket_name(prefix, BucketPurpose.ARTIFACTS, account, region),
         "kmsKeyArn": f"arn:{partition}:kms:{region}:{account}:key/{key_id}",
     }

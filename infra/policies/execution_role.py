@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from infra.naming import ArtifactPrefix, CapturePrefix, DataPrefix
+from infra.naming import ArtifactPrefix, CapturePrefix, DataPrefix, sagemaker_arn
 from infra.policies import Document, document
 
 # SageMaker's own log groups; their names are fixed by the service, so we cannot prefix them.
@@ -197,7 +197,9 @@ def metrics_policy(namespace: str) -> Document:
 
 
 def registry_policy(scope: ExecutionRoleScope) -> Document:
-    arn = f"arn:{scope.partition}:sagemaker:{scope.region}:{scope.account_id}"
+    def arn(resource: str) -> str:
+        return sagemaker_arn(scope.partition, scope.region, scope.account_id, resource)
+
     return document(
         {
             # Jobs (e.g. drift detection) look up the baseline of the model they serve.
@@ -205,8 +207,8 @@ def registry_policy(scope: ExecutionRoleScope) -> Document:
             "Effect": "Allow",
             "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
             "Resource": [
-                f"{arn}:model-package-group/{scope.prefix}-*",
-                f"{arn}:model-package/{scope.prefix}-*/*",
+                arn(f"model-package-group/{scope.prefix}-*"),
+                arn(f"model-package/{scope.prefix}-*/*"),
             ],
         }
     )

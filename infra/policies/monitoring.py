@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.naming import ArtifactPrefix, CapturePrefix
+from infra.naming import ArtifactPrefix, CapturePrefix, sagemaker_arn
 from infra.policies import Document, document
 from infra.policies.execution_role import (
     bucket_access_policy,
@@ -39,7 +39,7 @@ class MonitoringScope:
     retrain_rule_name: str
 
     def sagemaker_arn(self, resource: str) -> str:
-        return f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:{resource}"
+        return sagemaker_arn(self.partition, self.region, self.account_id, resource)
 
     @property
     def retrain_rule_arn(self) -> str:

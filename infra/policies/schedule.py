@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.naming import sagemaker_arn
 from infra.policies import Document, Statement, document
 
 # EventBridge Scheduler's group for schedules that name none.
@@ -21,9 +22,8 @@ class ScheduleScope:
 
     @property
     def pipeline_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
-            f"pipeline/{self.pipeline_name}"
+        return sagemaker_arn(
+            self.partition, self.region, self.account_id, f"pipeline/{self.pipeline_name}"
         )
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.naming import ArtifactPrefix, DataPrefix
+from infra.naming import ArtifactPrefix, DataPrefix, sagemaker_arn
 from infra.policies import Document, document
 from infra.policies.execution_role import (
     bucket_access_policy,
@@ -38,7 +38,7 @@ class TrainingScope:
     training_role_arn: str
 
     def sagemaker_arn(self, resource: str) -> str:
-        return f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:{resource}"
+        return sagemaker_arn(self.partition, self.region, self.account_id, resource)
 
     @property
     def pipeline_arn(self) -> str:
