@@ -7,8 +7,14 @@ STACK ?= dev
 # Pinned Python 3.12 wheels the code bundle carries into network-isolated SageMaker jobs.
 WHEELHOUSE := build/wheelhouse
 WHEELS := $(WHEELHOUSE)/.complete
+# SageMaker's scikit-learn 1.9-0 image as a virtualenv: its Python (3.12) and its exact
+# packages, so tests run the handler and the jobs inside the image's own toolkits. Separate
+# from .venv because the image pins conflict with pulumi's (protobuf 3.20 against 5.x).
+CONTAINER_VENV := .venv-container
+CONTAINER_STAMP := $(CONTAINER_VENV)/.installed
+CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
-.PHONY: demo plan train serve bench bench-drift wheelhouse test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-drift wheelhouse container-env test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +28,15 @@ $(WHEELS): training/container-requirements.txt | $(STAMP)
 	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
 	  --requirement training/container-requirements.txt --dest $(WHEELHOUSE)
 	touch $(WHEELS)
+
+$(CONTAINER_STAMP): $(CONTAINER_REQUIREMENTS) containers/python3.12
+	rm -rf $(CONTAINER_VENV)
+	"$$(containers/python3.12)" -m venv $(CONTAINER_VENV)
+	$(CONTAINER_VENV)/bin/python -m pip install --quiet --no-deps --requirement $(CONTAINER_REQUIREMENTS)
+	# As the image's Dockerfile does: sagemaker-containers 2.8.6 still names collections.Mapping.
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' \
+	  $(CONTAINER_VENV)/lib/python3.12/site-packages/sagemaker_containers/_mapping.py
+	touch $(CONTAINER_STAMP)
 
 ## demo: set up, then run the whole lifecycle locally with moto as AWS (runs/demo/<run>/report.html)
 demo: $(STAMP) $(WHEELS)
@@ -47,6 +62,9 @@ bench-drift: $(STAMP)
 ## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
 wheelhouse: $(WHEELS)
 
+## container-env: the scikit-learn image's Python and packages in .venv-container (tests use it)
+container-env: $(CONTAINER_STAMP)
+
 ## plan: offline plan of STACK (default dev) plus its JSON under build/
 plan: $(STAMP) $(WHEELS)
 	$(BIN)/mlops plan --stack $(STACK) --policy --json build/plan-$(STACK).json
@@ -62,7 +80,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; make treats that as a failure, as it should.
-unit: $(STAMP) $(WHEELS)
+unit: $(STAMP) $(WHEELS) $(CONTAINER_STAMP)
 	$(BIN)/pytest
 
 ## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml
@@ -74,4 +92,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CONTAINER_VENV) build .pytest_cache .mypy_cache .ruff_cache
