@@ -311,6 +311,11 @@ def test_only_this_stacks_alarms_publish_to_the_topic_and_only_over_tls(
     accounts = [s for s in publishers if "AWS" in s["Principal"]]
     assert len(services) + len(accounts) == len(publishers)
     assert all(s["Principal"] == {"AWS": arn("iam", "root")} for s in accounts)
+    # Scoped to callers of this account, as AWS's default statement is (checkov CKV_AWS_385).
+    assert all(
+        s["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}} for s in accounts
+    )
+    assert accounts
     (cloudwatch,) = services
     assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert _listed(cloudwatch["Action"]) == ["sns:Publish"]

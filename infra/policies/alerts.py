@@ -1,5 +1,10 @@
 """The alerts topic's policy: of AWS services, only this endpoint's alarms may publish;
 account principals keep AWS's default access (their IAM policies decide); never without TLS.
+
+The account statement carries a condition on the caller's account, as AWS's default topic
+statement does (it uses the legacy ``AWS:SourceOwner``, which is not in the IAM reference;
+``aws:PrincipalAccount`` is the documented global key). A grant to an account principal
+with no condition is what checkov's CKV_AWS_385 flags as possible cross-account access.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ def alerts_topic_policy(
                 "sns:Publish",
             ],
             "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
         },
         {
             "Sid": "StackAlarmsPublish",
