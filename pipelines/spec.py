@@ -46,10 +46,17 @@ TRAINING_CODE_CHANNEL = "code"
 SOURCEDIR_NAME = "sourcedir.tar.gz"
 RUNNER_NAME = "bundle_runner.py"
 TRAINING_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{TRAINING_CODE_CHANNEL}/{SOURCEDIR_NAME}"
-# The model archive carries its handler as code/inference.py (see training.train).
+# The model archive carries its handler as code/inference.py (see training.train). At start
+# the image's server pip-installs that folder as a package (sagemaker-containers'
+# modules.import_module). By default pip builds it in an isolated environment, which needs
+# setuptools from an index: in a network-isolated container the endpoint never comes up.
+# So pip stays offline and builds with the image's own setuptools. pip reads
+# PIP_NO_BUILD_ISOLATION inverted: "false" turns build isolation off.
 SERVING_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "PIP_NO_INDEX": "1",
+    "PIP_NO_BUILD_ISOLATION": "false",
 }
 CONTENT_TYPES = ("text/csv", "application/json", "application/x-npy")
 RESPONSE_TYPES = ("application/json", "text/csv")

@@ -395,6 +395,9 @@ def test_a_data_uri_is_served_by_the_regions_scikit_learn_image(
     assert container["environment"] == {
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        # The image pip-installs code/ at start; offline, with its own setuptools.
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "false",
     }
     assert "modelPackageName" not in container
 
