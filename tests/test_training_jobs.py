@@ -212,6 +212,35 @@ def test_unchanged_model_loads_with_joblib_directly(trained: tuple[Path, str]) -
     assert joblib.load(model_dir / "model.joblib").classes_.tolist() == [0, 1]
 
 
+def test_a_model_saved_after_dill_was_imported_needs_only_what_the_image_has(
+    processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pulumi imports dill, which adds its reducers to the pickler joblib uses; a model
+    # naming dill cannot be unpickled in the serving image, which has no dill.
+    import pickle
+
+    import dill
+    import joblib.numpy_pickle
+
+    dill.extend(True)
+    extended = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    where = TrainingPaths(tmp_path / "m", processed / "train", processed / "validation", tmp_path)
+    train(Hyperparameters(max_iter=10), where)
+    # The rest of the process keeps the pickling it had.
+    assert pickle._Pickler.dispatch == extended  # type: ignore[attr-defined]
+
+    modules: set[str] = set()
+    find_class = joblib.numpy_pickle.NumpyUnpickler.find_class
+
+    def record(self: object, module: str, name: str) -> object:
+        modules.add(module.split(".")[0])
+        return find_class(self, module, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(joblib.numpy_pickle.NumpyUnpickler, "find_class", record)
+    joblib.load(where.model_dir / "model.joblib")
+    assert modules <= {"builtins", "copyreg", "joblib", "numpy", "sklearn", "scipy"}, modules
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [

@@ -16,11 +16,13 @@ The model directory receives:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,36 @@ from training import baseline, manifest, paths
 from training.features import Hyperparameters, build_pipeline, split_xy
 from training.hashing import sha256_files
 from training.metrics import binary_classification_metrics, headline
+
+
+@contextlib.contextmanager
+def stock_pickling() -> Iterator[None]:
+    """Pickle with the standard library's reducers only, whatever this process imported.
+
+    Importing dill (pulumi does) adds dill's reducers to the pure-Python pickler, and joblib
+    copies that pickler's table when it is imported. A model saved with them names
+    ``dill._dill`` and cannot be unpickled where dill is absent, as in the serving image.
+    """
+    import pickle
+
+    from joblib.numpy_pickle import NumpyPickler
+
+    def dill_is_on() -> bool:
+        stock = pickle._Pickler.dispatch.values()
+        return any(getattr(f, "__module__", "").startswith("dill") for f in stock)
+
+    dill = sys.modules.get("dill") if dill_is_on() else None
+    saved = NumpyPickler.dispatch
+    if dill is not None:
+        dill.extend(False)  # dill's own switch: its reducers out of pickle's table
+    NumpyPickler.dispatch = pickle._Pickler.dispatch.copy()
+    try:
+        yield
+    finally:
+        NumpyPickler.dispatch = saved
+        if dill is not None:
+            dill.extend(True)
+
 
 # SageMaker passes its own bookkeeping as hyperparameters too; they are not ours to parse.
 SAGEMAKER_RESERVED_PREFIX = "--sagemaker_"
@@ -117,7 +149,8 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
 
     where.model_dir.mkdir(parents=True, exist_ok=True)
     model_path = where.model_dir / manifest.MODEL_FILE
-    joblib.dump(model, model_path, compress=JOBLIB_COMPRESSION)
+    with stock_pickling():
+        joblib.dump(model, model_path, compress=JOBLIB_COMPRESSION)
     manifest.write_json(where.model_dir / manifest.BASELINE_FILE, baseline.compute(x_train))
     copy_handler(where.model_dir)
 
