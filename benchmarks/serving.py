@@ -4,7 +4,7 @@ Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.serving``). It prin
 run, side by side:
 
 1. the handler's time per request, with the thread budget each `mlops serve` worker gets
-   (cores / workers), (input_fn -> predict_fn -> output_fn) for 1-row and
+   (cores / workers), (parse_input -> predict -> render_output) for 1-row and
    1,000-row CSV and JSON payloads, next to the floor: ``predict_proba`` on the very
    feature frame the handler hands the model, parsed beforehand. The difference is
    exactly what the handler adds: parsing, validation and encoding;
@@ -135,7 +135,7 @@ def bench_handler(
 ) -> list[HandlerResult]:
     results = []
     for name, (body, content_type, _frame) in payloads(rows).items():
-        parsed = handler.to_features(handler.input_fn(body, content_type), model)
+        parsed = handler.to_features(handler.parse_input(body, content_type), model)
         handler_ms, floor_ms = _interleaved(
             lambda body=body, content_type=content_type: handler.transform(
                 model, body, content_type, handler.CSV

@@ -1,17 +1,30 @@
 """Inference handler for SageMaker's scikit-learn container (shipped as code/inference.py).
 
-The container's serving stack (sagemaker-inference's Transformer) calls, per worker:
-``model_fn(model_dir)`` once, then for each request ``input_fn(body, content_type)``,
-``predict_fn(data, model)`` and ``output_fn(prediction, accept)``. The local server calls
-the very same functions in the same order.
+The image has two serving stacks, and both call ``model_fn(model_dir)`` once per worker,
+then ``transform_fn(model, body, content_type, accept)`` per request:
 
-Errors: the Transformer turns any exception into a 500 unless it is a
-``sagemaker_inference.errors.BaseInferenceToolkitError``, whose ``status_code`` it sends
-instead. Every problem with a request therefore raises ``RequestError`` (a subclass of it
-when the toolkit is present) with a 4xx status and a message that says what to fix.
+- single-model endpoints (what the kit deploys): sagemaker-containers' Flask worker under
+  gunicorn (``SAGEMAKER_SERVING_MODULE=sagemaker_sklearn_container.serving:main``);
+- multi-model endpoints: sagemaker-inference's ``Transformer`` behind Multi Model Server.
+
+``transform_fn`` is ``parse_input`` -> ``predict`` -> ``render_output``; the local server
+calls the same chain through ``transform``. The handler offers ``transform_fn`` rather than
+``input_fn``/``predict_fn``/``output_fn`` because only a returned value reaches the caller
+with its status in the single-model worker (see ``_refusal``).
+
+Errors: every problem with a request raises ``RequestError``, with a 4xx status and a
+message that says what to fix. The two stacks need it delivered differently:
+
+- the Flask worker wraps every exception from a handler function in its own ClientError
+  and answers 500 with an HTML page, but sends back a response object as it is, so there
+  ``transform_fn`` returns a response carrying the status;
+- the ``Transformer`` answers 500 for any exception unless it is a
+  ``sagemaker_inference.errors.BaseInferenceToolkitError``, whose ``status_code`` it sends,
+  so ``RequestError`` subclasses it (when the toolkit is present) and is raised.
 
 This module must run inside the container unchanged: it imports only the standard library,
-numpy, pandas and joblib, all of which the image ships.
+numpy, pandas and joblib, all of which the image ships (flask and the toolkits only when
+the image's server has already loaded them).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import io
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +49,7 @@ NPY = "application/x-npy"
 SUPPORTED_CONTENT_TYPES = (CSV, JSON, NPY)
 SUPPORTED_ACCEPTS = (JSON, CSV)
 DEFAULT_ACCEPT = JSON
+REPLACEMENT_CHARACTER = "\ufffd"
 # Largest batch one request may carry; SageMaker caps payloads at 6 MB anyway.
 MAX_ROWS = int(os.environ.get("MLOPS_MAX_ROWS", "5000"))
 THRESHOLD = 0.5
@@ -76,10 +91,10 @@ class ServingModel:
 
 @dataclass(frozen=True)
 class Batch:
-    """A request after input_fn: a frame of raw values and whether its columns were named,
+    """A request after parse_input: a frame of raw values and whether its columns were named,
     or, for CSV, the text itself.
 
-    CSV is parsed in predict_fn because only the model knows the column names (is the first
+    CSV is parsed in predict because only the model knows the column names (is the first
     row a header?) and types (so pandas can parse numbers in C instead of as strings).
     """
 
@@ -148,10 +163,12 @@ def _check_sklearn(manifest: dict[str, Any]) -> None:
         )
 
 
-# --- input_fn -------------------------------------------------------------------------------
+# --- parse_input -------------------------------------------------------------------------------
 
 
-def input_fn(input_data: bytes | str, content_type: str | None) -> Batch:
+def parse_input(input_data: bytes | bytearray | str, content_type: str | None) -> Batch:
+    if isinstance(input_data, bytearray):  # what Multi Model Server hands the Transformer
+        input_data = bytes(input_data)
     media_type = _media_type(content_type)
     if media_type not in SUPPORTED_CONTENT_TYPES:
         raise RequestError(
@@ -168,6 +185,15 @@ def input_fn(input_data: bytes | str, content_type: str | None) -> Batch:
         text = input_data.decode("utf-8") if isinstance(input_data, bytes) else input_data
     except UnicodeDecodeError as exc:
         raise RequestError(400, f"body is not UTF-8 text (byte {exc.start}); send UTF-8") from None
+    if isinstance(input_data, str) and REPLACEMENT_CHARACTER in text:
+        # The Flask worker decodes text bodies itself and replaces bytes that are not UTF-8
+        # with U+FFFD; the bytes are gone, but the body was not UTF-8.
+        at = text.index(REPLACEMENT_CHARACTER)
+        raise RequestError(
+            400,
+            f"body is not UTF-8 text (character {at} is U+FFFD, a byte that was not UTF-8); "
+            "send UTF-8",
+        )
     if not text.strip():
         raise RequestError(400, "request body is empty; send at least one row")
     return _parse_csv(text) if media_type == CSV else _parse_json(text)
@@ -274,10 +300,10 @@ def _parse_npy(raw: bytes) -> Batch:
     return Batch(pd.DataFrame(array), named=False)
 
 
-# --- predict_fn -----------------------------------------------------------------------------
+# --- predict --------------------------------------------------------------------------------
 
 
-def predict_fn(data: Batch, model: ServingModel) -> Prediction:
+def predict(data: Batch, model: ServingModel) -> Prediction:
     features = to_features(data, model)
     probabilities = model.pipeline.predict_proba(features)[:, 1]
     return Prediction(probabilities, model)
@@ -403,10 +429,10 @@ def _check_categorical(name: str, column: pd.Series) -> None:
         )
 
 
-# --- output_fn ------------------------------------------------------------------------------
+# --- render_output ------------------------------------------------------------------------------
 
 
-def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
+def render_output(prediction: Prediction, accept: str | None) -> tuple[str, str]:
     media_type = choose_accept(accept)
     positive = prediction.positive_probability
     labels = prediction.labels
@@ -446,8 +472,73 @@ def choose_accept(accept: str | None) -> str:
 
 
 def transform(
-    model: ServingModel, body: bytes | str, content_type: str | None, accept: str | None
+    model: ServingModel, body: bytes | bytearray | str, content_type: str | None, accept: str | None
 ) -> tuple[str, str]:
-    """The toolkit's call order in one function: input_fn, predict_fn, output_fn."""
+    """One request, start to finish; raises ``RequestError`` for a bad one."""
     choose_accept(accept)  # reject an unusable Accept before doing any work
-    return output_fn(predict_fn(input_fn(body, content_type), model), accept)
+    return render_output(predict(parse_input(body, content_type), model), accept)
+
+
+def transform_fn(
+    model: ServingModel, body: bytes | bytearray | str, content_type: str | None, accept: str | None
+) -> Any:
+    """The serving toolkits' per-request entry: ``(body, content type)``, or a refusal."""
+    try:
+        return transform(model, body, content_type, accept)
+    except RequestError as error:
+        return _refusal(error)
+
+
+def _refusal(error: RequestError) -> Any:
+    """A refused request, as the serving stack that called ``transform_fn`` delivers it.
+
+    Inside sagemaker-containers' Flask worker (a Flask request is active), an exception
+    would become a 500, while a returned response is sent as it is: return one with the
+    status. Everywhere else (the multi-model ``Transformer``, the local server) raise: they
+    send ``RequestError``'s own status.
+    """
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        raise error
+    return flask.Response(error.message + "\n", status=error.status_code, mimetype="text/plain")
+
+
+# --- the multi-model Transformer's own decoding ------------------------------------------
+
+
+def _refuse_undecodable_bodies_in_transformer() -> None:
+    """Make sagemaker-inference's ``Transformer`` answer a body that is not UTF-8 with 400.
+
+    It decodes text/csv and application/json bodies itself, before any handler function
+    runs, and answers the UnicodeDecodeError with a 500. When that Transformer is what loads
+    this module (multi-model endpoints), wrap its ``transform`` so such a body is refused
+    with the same 400 as everywhere else; every other request goes through untouched. When
+    anything else loads this module, nothing is changed.
+    """
+    toolkit = sys.modules.get("sagemaker_inference.transformer")
+    if toolkit is None or getattr(toolkit.Transformer.transform, "_refuses_undecodable", False):
+        return
+    original = toolkit.Transformer.transform
+
+    def transform(self: Any, data: Any, context: Any) -> Any:
+        try:
+            body = data[0].get("body")
+            headers = context.request_processor[0].get_request_properties()
+            content_type = toolkit.utils.retrieve_content_type_header(headers)
+        except Exception:  # an odd request: leave it to the toolkit's own handling
+            return original(self, data, context)
+        if content_type in toolkit.content_types.UTF8_TYPES and isinstance(body, bytes | bytearray):
+            try:
+                bytes(body).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                refusal = RequestError(
+                    400, f"body is not UTF-8 text (byte {exc.start}); send UTF-8"
+                )
+                return toolkit.Transformer.handle_error(context, refusal, "")
+        return original(self, data, context)
+
+    transform._refuses_undecodable = True  # type: ignore[attr-defined]
+    toolkit.Transformer.transform = transform
+
+
+_refuse_undecodable_bodies_in_transformer()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serving_cases import ACCEPTS, CONTENT_TYPES, bodies
 from typer.testing import CliRunner
 
 from inference.capture import CaptureWriter
@@ -105,45 +106,6 @@ def test_concurrent_requests_are_all_served(client: httpx.Client, test_rows: pd.
     assert results == [(200, 5)] * len(bodies)
 
 
-CONTENT_TYPES = st.sampled_from(
-    [
-        "text/csv",
-        "application/json",
-        "application/x-npy",
-        "text/plain",
-        "",
-        "text/csv; charset=latin-1",
-        "application/json; x=y",
-        "*/*",
-    ]
-)
-ACCEPTS = st.sampled_from(
-    ["application/json", "text/csv", "*/*", "", "image/png", "text/*, application/json"]
-)
-
-
-def _bodies(rows: pd.DataFrame) -> st.SearchStrategy[bytes]:
-    valid = rows.iloc[:3].to_csv(index=False, header=False)
-    return st.one_of(
-        st.binary(max_size=512),
-        st.text(max_size=256).map(str.encode),
-        st.just(valid.encode()),
-        st.lists(st.sampled_from(valid.split(",")), max_size=40).map(
-            lambda cells: ",".join(cells).encode()
-        ),
-        st.recursive(
-            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
-            lambda inner: (
-                st.lists(inner, max_size=5)
-                | st.dictionaries(
-                    st.sampled_from(["instances", "records", "state", "x"]), inner, max_size=4
-                )
-            ),
-            max_leaves=20,
-        ).map(lambda doc: json.dumps(doc).encode()),
-    )
-
-
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -151,7 +113,7 @@ def _bodies(rows: pd.DataFrame) -> st.SearchStrategy[bytes]:
 def test_fuzzed_requests_never_get_a_5xx(
     client: httpx.Client, test_rows: pd.DataFrame, data: st.DataObject
 ) -> None:
-    body = data.draw(_bodies(test_rows))
+    body = data.draw(bodies(test_rows))
     headers = {"Content-Type": data.draw(CONTENT_TYPES), "Accept": data.draw(ACCEPTS)}
     response = client.post("/invocations", content=body, headers=headers)
     assert response.status_code < 500, (body, headers, response.text)
