@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
 
+from infra.components.model_endpoint import _deployment_config
+from infra.config.loader import settings_from_config
 from infra.config.settings import MonitoringSettings, ServingSettings
 from infra.plan.mocks import PLAN_ACCOUNT_ID, RecordedResource
 from infra.plan.project import load_stack_config
@@ -204,8 +206,10 @@ def test_staging_and_prod_capture_traffic_encrypted_into_the_capture_bucket(
 ROUTING: dict[str, dict[str, Any]] = {
     "dev": {"type": "ALL_AT_ONCE"},
     "staging": {"type": "ALL_AT_ONCE"},
-    "prod": {"type": "CANARY", "canarySize": {"type": "CAPACITY_PERCENT", "value": 25}},
+    # Whole instances: prod's canary is 1 of its 2 instances, so half the traffic.
+    "prod": {"type": "CANARY", "canarySize": {"type": "INSTANCE_COUNT", "value": 1}},
 }
+FIRST_STEP_TRAFFIC = {"dev": 100.0, "staging": 100.0, "prod": 50.0}
 
 
 def test_updates_are_blue_green_with_the_stacks_traffic_shift_and_timings(
@@ -219,6 +223,39 @@ def test_updates_are_blue_green_with_the_stacks_traffic_shift_and_timings(
     }
     assert policy["terminationWaitInSeconds"] == deployment.termination_wait_minutes * 60
     assert policy["maximumExecutionTimeoutInSeconds"] == deployment.max_minutes * 60
+    assert serving.settings.first_step_traffic_percent == FIRST_STEP_TRAFFIC[serving.planned.stack]
+
+
+@pytest.mark.parametrize(
+    ("count", "strategy", "step", "steps", "first_percent"),
+    [(4, "linear", 1, 4, 25.0), (6, "linear", 3, 2, 50.0), (5, "canary", 2, 2, 40.0)],
+)
+def test_traffic_moves_in_the_instances_the_config_names(
+    raw_config: Any, count: int, strategy: str, step: int, steps: int, first_percent: float
+) -> None:
+    values = raw_config("prod")
+    section = json.loads(values["mlops:serving"])
+    section |= {"instanceCount": count, "maxInstances": 8}
+    section["deployment"] = {"strategy": strategy, "stepInstances": step, "waitMinutes": 5}
+    settings = settings_from_config(
+        {**values, "mlops:serving": json.dumps(section)}, project="mlops-kit", stack="prod"
+    )
+    assert (settings.serving.traffic_steps, settings.serving.first_step_traffic_percent) == (
+        steps,
+        first_percent,
+    )
+
+    routing = _deployment_config(
+        settings, []
+    ).blue_green_update_policy.traffic_routing_configuration
+    size = routing.linear_step_size if strategy == "linear" else routing.canary_size
+    other = routing.canary_size if strategy == "linear" else routing.linear_step_size
+    assert (routing.type, size.type, size.value, other) == (
+        strategy.upper(),
+        "INSTANCE_COUNT",
+        step,
+        None,
+    )
 
 
 def test_updates_roll_back_on_exactly_the_endpoints_alarms(serving: Serving) -> None:

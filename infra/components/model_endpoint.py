@@ -331,19 +331,17 @@ def _deployment_config(
 ) -> aws.sagemaker.EndpointDeploymentConfigArgs:
     deployment = settings.serving.deployment
     strategy = settings.serving.traffic_shift
-    percent = deployment.step_percent
+    # In instances, not CAPACITY_PERCENT: SageMaker rounds a share of the fleet to whole
+    # instances, so only a count makes the traffic share the config states.
+    step = deployment.step_instances
     routing = Routing(
         type=strategy.name,
         wait_interval_in_seconds=deployment.wait_minutes * 60,
         canary_size=(
-            Canary(type="CAPACITY_PERCENT", value=percent)
-            if strategy is TrafficShift.CANARY
-            else None
+            Canary(type="INSTANCE_COUNT", value=step) if strategy is TrafficShift.CANARY else None
         ),
         linear_step_size=(
-            Linear(type="CAPACITY_PERCENT", value=percent)
-            if strategy is TrafficShift.LINEAR
-            else None
+            Linear(type="INSTANCE_COUNT", value=step) if strategy is TrafficShift.LINEAR else None
         ),
     )
     return aws.sagemaker.EndpointDeploymentConfigArgs(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -150,9 +150,11 @@ class DeploymentSettings(_Section):
 
     # None: canary on instance endpoints, all at once on serverless ones.
     strategy: TrafficShift | None = None
-    # Canary: share of capacity that takes traffic first (at most 50). Linear: share added
-    # per step (10-50). SageMaker's CapacitySize limits.
-    step_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    # Instances of the new fleet that take traffic first (canary), or that each linear step
+    # adds. Said in instances because that is how traffic moves: a share of the fleet is
+    # rounded to whole instances, so 25% of 2 instances would be 1 instance, half the
+    # traffic. The share follows from serving.instanceCount (see ServingSettings).
+    step_instances: Annotated[int, Field(ge=1, le=100)] = 1
     # Bake time per step, watched by the rollback alarms (WaitIntervalInSeconds 0-3600).
     wait_minutes: Annotated[int, Field(ge=0, le=60)] = 10
     # How long the old fleet stays up after the shift (TerminationWaitInSeconds 0-3600).
@@ -160,24 +162,17 @@ class DeploymentSettings(_Section):
     # Whole update deadline; the provider allows 600-14400 s.
     max_minutes: Annotated[int, Field(ge=10, le=240)] = 120
 
-    @model_validator(mode="after")
-    def _fits_in_deadline(self) -> DeploymentSettings:
-        if self.strategy is TrafficShift.LINEAR and self.step_percent < 10:
+    @model_validator(mode="before")
+    @classmethod
+    def _step_percent_was_replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"stepPercent", "step_percent"} & data.keys():
             raise ConfigKeyError(
                 "serving.deployment.stepPercent",
-                f"must be 10-50 for a linear shift (SageMaker's LinearStepSize); "
-                f"got {self.step_percent}",
+                "was replaced by stepInstances: SageMaker moves traffic in whole instances, "
+                "so a percentage is rounded (25% of 2 instances ran as 1 instance, half the "
+                "traffic); give the number of instances instead",
             )
-        steps = -(-100 // self.step_percent) if self.strategy is TrafficShift.LINEAR else 2
-        needed = steps * self.wait_minutes + self.termination_wait_minutes
-        if self.max_minutes <= needed:
-            raise ConfigKeyError(
-                "serving.deployment.maxMinutes",
-                f"must exceed the update's own waits ({needed} minutes: {steps} baking "
-                f"step(s) of {self.wait_minutes} plus {self.termination_wait_minutes} before "
-                f"the old fleet ends); got {self.max_minutes}",
-            )
-        return self
+        return data
 
 
 class ServingSettings(_Section):
@@ -212,17 +207,33 @@ class ServingSettings(_Section):
             return TrafficShift.CANARY
         return TrafficShift.ALL_AT_ONCE
 
+    @property
+    def traffic_steps(self) -> int:
+        """Baking steps of an update: canary then the rest, one per linear step, or one."""
+        if self.traffic_shift is TrafficShift.LINEAR:
+            return -(-self.instance_count // self.deployment.step_instances)
+        return 2 if self.traffic_shift is TrafficShift.CANARY else 1
+
+    @property
+    def first_step_traffic_percent(self) -> float:
+        """The share of traffic the new fleet takes while the first step bakes."""
+        if self.traffic_shift is TrafficShift.ALL_AT_ONCE:
+            return 100.0
+        return 100 * min(self.deployment.step_instances, self.instance_count) / self.instance_count
+
     @model_validator(mode="after")
     def _capacity_is_ordered(self) -> ServingSettings:
-        if (
-            self.kind is EndpointKind.INSTANCE
-            and self.traffic_shift is TrafficShift.CANARY
-            and self.instance_count < 2
-        ):
+        if self.kind is EndpointKind.INSTANCE:
+            self._check_traffic_steps()
+        deployment = self.deployment
+        needed = self.traffic_steps * deployment.wait_minutes + deployment.termination_wait_minutes
+        if deployment.max_minutes <= needed:
             raise ConfigKeyError(
-                "serving.deployment.strategy",
-                "a canary needs serving.instanceCount >= 2 (SageMaker caps it at half the "
-                "fleet); use all_at_once or linear for a single instance",
+                "serving.deployment.maxMinutes",
+                f"must exceed the update's own waits ({needed} minutes: {self.traffic_steps} "
+                f"baking step(s) of {deployment.wait_minutes} plus "
+                f"{deployment.termination_wait_minutes} before the old fleet ends); "
+                f"got {deployment.max_minutes}",
             )
         if self.kind is EndpointKind.INSTANCE and not (
             self.min_instances <= self.instance_count <= self.max_instances
@@ -233,6 +244,38 @@ class ServingSettings(_Section):
                 f"serving.maxInstances ({self.max_instances}); got {self.instance_count}",
             )
         return self
+
+    def _check_traffic_steps(self) -> None:
+        # SageMaker's limits on CanarySize and LinearStepSize, in instances of the new fleet.
+        count, step = self.instance_count, self.deployment.step_instances
+        shift = self.traffic_shift
+        if shift is TrafficShift.CANARY and count < 2:
+            raise ConfigKeyError(
+                "serving.deployment.strategy",
+                "a canary needs serving.instanceCount >= 2 (SageMaker caps it at half the "
+                "fleet); use all_at_once for a single instance",
+            )
+        if shift is TrafficShift.CANARY and step > count // 2:
+            raise ConfigKeyError(
+                "serving.deployment.stepInstances",
+                f"a canary of {step} of {count} instances is more than half the fleet, "
+                f"SageMaker's limit; at most {count // 2}",
+            )
+        if shift is TrafficShift.LINEAR:
+            low, high = -(-count // 10), count // 2
+            if low > high:
+                raise ConfigKeyError(
+                    "serving.deployment.strategy",
+                    "a linear shift needs serving.instanceCount >= 2 (each step is 10-50% of "
+                    "the fleet); use all_at_once for a single instance",
+                )
+            if not low <= step <= high:
+                raise ConfigKeyError(
+                    "serving.deployment.stepInstances",
+                    f"a linear step of {step} of {count} instances is "
+                    f"{100 * step / count:.0f}% of the fleet; SageMaker's LinearStepSize must "
+                    f"be 10-50% of it: {low}-{high} instances",
+                )
 
 
 class MonitoringSettings(_Section):
