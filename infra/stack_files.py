@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.source_commit import code_commit
 from pipelines.spec import RUNNER_NAME, SOURCEDIR_NAME, CodeLocation
 from training import bundle_runner
 from training.archive import deterministic_tar_gz
 from training.hashing import sha256_bytes
-from training.packaging import bundle_entries
+from training.packaging import bundle_entries, bundle_sources
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR_ENV = "MLOPS_BUILD_DIR"
@@ -40,12 +41,15 @@ class StackFile:
 class CodeFiles:
     sourcedir: StackFile
     runner: StackFile
+    # The last commit that changed the bundled code (infra.source_commit); None outside git.
+    commit: str | None = None
 
     def location(self, artifacts_bucket: str) -> CodeLocation:
         """Where the uploaded objects are, as the pipeline definitions name them."""
         return CodeLocation(
             sourcedir_uri=f"s3://{artifacts_bucket}/{self.sourcedir.key}",
             runner_uri=f"s3://{artifacts_bucket}/{self.runner.key}",
+            commit=self.commit,
         )
 
 
@@ -98,6 +102,7 @@ def build_code() -> CodeFiles:
     return CodeFiles(
         sourcedir=_write(bundle, "code/sourcedir", SOURCEDIR_NAME, "application/gzip"),
         runner=_write(runner, "code/runner", RUNNER_NAME, "text/x-python"),
+        commit=code_commit(REPO_ROOT, bundle_sources()),
     )
 
 

@@ -78,6 +78,7 @@ def build_definition(spec: DriftPipelineSpec) -> str:
             max_runtime_seconds=spec.max_runtime_seconds,
             # Needs S3 listing, the registry and CloudWatch (see infra/policies/monitoring.py).
             network_isolation=False,
+            environment=spec.code.job_environment,
         )
         report_uri = Join(
             on="/", values=[spec.report_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID]

@@ -33,6 +33,7 @@ def script_processor(
     kms_key_arn: str,
     max_runtime_seconds: int,
     network_isolation: bool,
+    environment: dict[str, str],
 ) -> Any:
     return ScriptProcessor(
         role=role_arn,
@@ -45,6 +46,7 @@ def script_processor(
         output_kms_key=kms_key_arn,
         max_runtime_in_seconds=max_runtime_seconds,
         sagemaker_session=session,
+        env=environment or None,
         network_config=NetworkConfig(
             enable_network_isolation=network_isolation, encrypt_inter_container_traffic=True
         ),

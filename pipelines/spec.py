@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 
 from training.metric_names import METRIC_KEYS
+from training.paths import GIT_SHA_ENV
 
 
 class Step(enum.StrEnum):
@@ -69,6 +70,17 @@ class CodeLocation:
 
     sourcedir_uri: str
     runner_uri: str
+    # The last commit that changed the bundled code (None outside a git checkout).
+    commit: str | None = None
+
+    @property
+    def job_environment(self) -> dict[str, str]:
+        return job_environment(self.commit)
+
+
+def job_environment(commit: str | None) -> dict[str, str]:
+    """What every job gets, so its manifest names the commit of the code it ran."""
+    return {} if commit is None else {GIT_SHA_ENV: commit}
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,7 @@ def _processor(spec: TrainingPipelineSpec, session: Any, params: _Parameters) ->
         kms_key_arn=spec.kms_key_arn,
         max_runtime_seconds=spec.max_runtime_seconds,
         network_isolation=True,
+        environment=spec.code.job_environment,
     )
 
 
@@ -205,6 +206,7 @@ def _train_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters, p
             "sagemaker_submit_directory": TRAINING_SUBMIT_DIRECTORY,
             "sagemaker_region": spec.region,
         },
+        environment=spec.code.job_environment or None,
         base_job_name=spec.pipeline_name,
     ).with_metric_definitions(
         [
@@ -295,6 +297,7 @@ def _check_step(
         customer_metadata_properties={
             "metric_name": spec.metric_name,
             "code_sourcedir": spec.code.sourcedir_uri,
+            **({} if spec.code.commit is None else {"code_commit": spec.code.commit}),
         },
     )
     register = ModelStep(name=Step.REGISTER, step_args=register_args)

@@ -19,7 +19,9 @@ from conftest import REPO, PlannedStack
 
 from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
+from infra.source_commit import DIRTY_SUFFIX
 from infra.stack_files import build_code, build_dataset
+from training.paths import GIT_SHA_ENV
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 ACCOUNT = "123456789012"
@@ -278,6 +280,25 @@ def test_every_job_is_isolated_and_encrypted_with_the_stack_key(
     assert train["OutputDataConfig"]["S3OutputPath"] == (
         f"s3://{stack.outputs['artifactsBucket']}/models"
     )
+
+
+def test_every_job_learns_the_commit_of_the_code_it_runs(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    commit = build_code().commit
+    assert commit is not None and len(commit.removesuffix(DIRTY_SUFFIX)) == 40
+    steps = steps_of(definition)
+    for name in ("ValidateAndSplit", "Train", "Evaluate"):
+        assert steps[name]["Arguments"]["Environment"] == {GIT_SHA_ENV: commit}, name
+    registered = steps["RegisterModel"]["Arguments"]
+    assert registered["CustomerMetadataProperties"]["code_commit"] == commit
+    drift = stack.plan.of_type(PIPELINE)
+    for pipeline in drift:
+        raw = pipeline.inputs["pipelineDefinition"]
+        document = raw if isinstance(raw, dict) else json.loads(raw)
+        for step in steps_of(document).values():
+            if step["Type"] in ("Processing", "Training"):
+                assert step["Arguments"]["Environment"] == {GIT_SHA_ENV: commit}, step["Name"]
 
 
 def test_outputs_are_written_per_execution_so_runs_never_overwrite_each_other(

@@ -13,6 +13,7 @@ from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
 from infra.plan.project import load_stack_config
 from infra.plan.runner import PlanError, plan_config
 from infra.stack_files import BUILD_DIR_ENV, build_code, build_dataset
+from training.paths import GIT_SHA_ENV
 
 ACCOUNT = "123456789012"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
@@ -221,6 +222,8 @@ def test_a_baseline_job_trains_with_the_pipelines_image_code_and_data() -> None:
     hyperparameters = inputs["hyperParameters"]
     assert hyperparameters["sagemaker_program"] == "train.py"
     assert pipeline_train["HyperParameters"] == hyperparameters
+    # The commit of the bundled code, not HEAD: a docs-only commit does not re-train.
+    assert inputs["environment"] == pipeline_train["Environment"] == {GIT_SHA_ENV: code.commit}
     assert planned.outputs["baselineTrainingJobName"] == inputs["trainingJobName"]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import joblib
 
 from training import dataset as ds
+from training import paths
 from training.features import Hyperparameters
 from training.hashing import sha256_bytes, sha256_file, sha256_files
 
@@ -41,7 +42,7 @@ def code_version() -> dict[str, str | None]:
     return {
         "package_sha256": sha256_files(sources, PACKAGE_DIR),
         # In a SageMaker job there is no .git; the pipeline passes the commit instead.
-        "git_sha": os.environ.get("MLOPS_GIT_SHA") or _git_head(),
+        "git_sha": os.environ.get(paths.GIT_SHA_ENV) or _git_head(),
     }
 
 

@@ -45,6 +45,11 @@ runpy.run_module("{module}", run_name="__main__", alter_sys=True)
 '''
 
 
+def bundle_sources() -> tuple[Path, ...]:
+    """The files and folders whose content the bundle carries (wheels aside)."""
+    return (PACKAGE_DIR, MONITORING_DIR, HANDLER_SOURCE, HANDLER_SOURCE.parent / "__init__.py")
+
+
 class FrameworkMismatchError(RuntimeError):
     """The scikit-learn installed here is not the one the container runs."""
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 LOCAL_ROOT = Path("runs") / "local"
 PROCESSING_ROOT = Path("/opt/ml/processing")
+# The commit of the code a job runs: jobs have no .git, so the stack sets it on every job
+# (infra.source_commit) and the model manifest records it.
+GIT_SHA_ENV = "MLOPS_GIT_SHA"
 
 
 def from_env(variable: str, local_default: Path) -> Path:

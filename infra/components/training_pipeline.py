@@ -34,6 +34,7 @@ from pipelines.spec import (
     TRAINING_SUBMIT_DIRECTORY,
     ApprovalStatus,
     TrainingPipelineSpec,
+    job_environment,
 )
 from training.features import Hyperparameters
 from training.hashing import sha256_bytes
@@ -302,6 +303,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             stopping_condition=aws.sagemaker.TrainingJobStoppingConditionArgs(
                 max_runtime_in_seconds=training.max_runtime_minutes * 60
             ),
+            environment=job_environment(args.code.commit) or None,
             enable_network_isolation=True,
             enable_inter_container_traffic_encryption=True,
             timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(
