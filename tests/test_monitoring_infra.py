@@ -685,8 +685,8 @@ def test_drift_pipeline_role_starts_only_encrypted_pipeline_jobs_as_the_drift_ro
     assert create["Condition"] == {
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
         "ArnEquals": {
-            "sagemaker:VolumeKmsKeyArn": drifting.key_arn,
-            "sagemaker:OutputKmsKeyArn": drifting.key_arn,
+            "sagemaker:VolumeKmsKey": drifting.key_arn,
+            "sagemaker:OutputKmsKey": drifting.key_arn,
         },
     }
     for statement in statements:

@@ -157,7 +157,7 @@ def test_the_pipeline_role_starts_only_isolated_encrypted_jobs_as_the_job_roles(
             "sagemaker:NetworkIsolation": "true",
             "sagemaker:InterContainerTrafficEncryption": "true",
         },
-        "ArnEquals": {"sagemaker:VolumeKmsKeyArn": key, "sagemaker:OutputKmsKeyArn": key},
+        "ArnEquals": {"sagemaker:VolumeKmsKey": key, "sagemaker:OutputKmsKey": key},
     }
     passing = _statement(policies["pass-roles"], "PassJobRoles")
     assert sorted(passing["Resource"]) == [

@@ -42,16 +42,12 @@ def key_policy(
         },
         {
             # Log groups this stack creates (endpoint and kit logs) are encrypted with it.
+            # AWS's documented statement also lists kms:Describe*, but no Describe action
+            # carries an encryption context, so under this condition it never applies.
             "Sid": "AllowCloudWatchLogsForStackLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": [
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             "Resource": "*",
             "Condition": {
                 "ArnLike": {"kms:EncryptionContext:aws:logs:arn": list(log_group_arn_patterns)}

@@ -20,7 +20,7 @@ from infra.policies.execution_role import (
     metrics_policy,
     sagemaker_logs_policy,
 )
-from infra.policies.training import PIPELINE_JOB_PREFIX
+from infra.policies.training import PIPELINE_JOB_PREFIX, stack_key_conditions
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,7 @@ def drift_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
             # encryption in transit and at rest with the stack key is still required.
             "Condition": {
                 "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
-                "ArnEquals": {
-                    "sagemaker:VolumeKmsKeyArn": scope.kms_key_arn,
-                    "sagemaker:OutputKmsKeyArn": scope.kms_key_arn,
-                },
+                "ArnEquals": stack_key_conditions(scope.kms_key_arn),
             },
         },
         {

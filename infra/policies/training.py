@@ -103,11 +103,15 @@ def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, str]]:
             "sagemaker:NetworkIsolation": "true",
             "sagemaker:InterContainerTrafficEncryption": "true",
         },
-        "ArnEquals": {
-            "sagemaker:VolumeKmsKeyArn": scope.kms_key_arn,
-            "sagemaker:OutputKmsKeyArn": scope.kms_key_arn,
-        },
+        "ArnEquals": stack_key_conditions(scope.kms_key_arn),
     }
+
+
+def stack_key_conditions(kms_key_arn: str) -> dict[str, str]:
+    """Create*Job's volume and output keys (the request's VolumeKmsKeyId and KmsKeyId fields)
+    must be the stack key. The Service Authorization Reference names them VolumeKmsKey and
+    OutputKmsKey, of type ARN (so ArnEquals); the definitions name the key by its ARN."""
+    return {"sagemaker:VolumeKmsKey": kms_key_arn, "sagemaker:OutputKmsKey": kms_key_arn}
 
 
 def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
