@@ -101,8 +101,11 @@ def test_every_bucket_policy_denies_plain_http_and_foreign_encryption(stack: Pla
         assert tls["Effect"] == "Deny" and tls["Principal"] == "*" and tls["Action"] == "s3:*"
         assert tls["Resource"] == [arn, f"{arn}/*"]
         assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        other_key = statements["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"]
-        assert other_key == {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}
+        # Only an explicit key header is tested: header-less uploads get the bucket default.
+        assert statements["DenyOtherKmsKeys"]["Condition"] == {
+            "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+            "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+        }
         # The policy must be applied after the public access block, or S3 may reject it.
         assert stack.sibling(bucket, PUBLIC_ACCESS).urn in policy.depends_on
 

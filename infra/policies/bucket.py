@@ -29,7 +29,10 @@ def secure_bucket_policy(
         deny_every_request("DenyInsecureTransport", {"Bool": {"aws:SecureTransport": "false"}}),
         deny_every_request("DenyOutdatedTls", {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
         # Uploads without an encryption header get the bucket default (this stack's key);
-        # an explicit header must not downgrade to SSE-S3 or point at another key.
+        # an explicit header must not downgrade to SSE-S3 or point at another key. Each deny
+        # tests its header only when present (Null false): a negated operator, or an
+        # ...IfExists one, is true for an absent key, which would deny every header-less
+        # upload, S3's own access-log delivery among them.
         {
             "Sid": "DenyNonKmsEncryptionHeader",
             "Effect": "Deny",
@@ -48,9 +51,8 @@ def secure_bucket_policy(
             "Action": "s3:PutObject",
             "Resource": objects,
             "Condition": {
-                "StringNotEqualsIfExists": {
-                    "s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn
-                }
+                "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn},
+                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
             },
         },
         *extra_statements,
