@@ -14,10 +14,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaError, SchemaErrors
 
 from training import dataset as ds
+from training.bootstrap import ensure_container_packages
+
+# pandera is not in SageMaker's scikit-learn image: install it from the code bundle's wheels
+# before importing it (a no-op where it is installed). Here rather than in the entry points,
+# because they import DataValidationError from this module before doing anything else.
+ensure_container_packages()
+import pandera.pandas as pa  # noqa: E402
+from pandera.errors import SchemaError, SchemaErrors  # noqa: E402
 
 # The 50 states and DC, as the dataset codes them.
 US_STATES = (

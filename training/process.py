@@ -98,12 +98,7 @@ def run(
     test_fraction: float = TEST_FRACTION,
     seed: int = SEED,
 ) -> SplitResult:
-    # The contract needs pandera, which the managed container lacks; install it from the
-    # wheels bundled with the code before importing (a no-op where it is installed).
-    from training.bootstrap import ensure_container_packages
-
-    ensure_container_packages()
-    from training import contract
+    from training import contract  # installs pandera first where the image lacks it
 
     raw = resolve_input(input_path).read_bytes()
     report_dir = output_dir / "report"
