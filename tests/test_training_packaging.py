@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tarfile
 from importlib import metadata
@@ -88,6 +89,18 @@ def test_container_requirements_pin_what_runs_here() -> None:
     ]
     for name, version in pins:
         assert metadata.version(name) == version, name
+
+
+def test_container_requirements_add_only_what_the_image_lacks() -> None:
+    """pip would replace the image's own copy of anything listed (packaging 26.2 was)."""
+
+    def names(path: Path) -> set[str]:
+        lines = [line.split("==")[0] for line in path.read_text().splitlines()]
+        return {re.sub(r"[-_.]+", "-", n).lower() for n in lines if n and not n.startswith("#")}
+
+    image = Path(__file__).parent.parent / "containers" / "sklearn" / "requirements.txt"
+    assert names(packaging.CONTAINER_REQUIREMENTS) & names(image) == set()
+    assert "pandera" in names(packaging.CONTAINER_REQUIREMENTS)
 
 
 def test_bootstrap_explains_missing_packages_without_wheels(
