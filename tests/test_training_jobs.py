@@ -207,6 +207,23 @@ def test_training_is_reproducible(processed: Path, tmp_path: Path) -> None:
     assert other_seed[0] != first[0]
 
 
+def test_the_model_file_does_not_depend_on_the_trainings_cpu_count(
+    processed: Path, tmp_path: Path
+) -> None:
+    """The fitted binner kept its OpenMP thread count, so each instance type saved other bytes."""
+    from threadpoolctl import threadpool_limits
+
+    saved = []
+    for threads in (1, 2):
+        where = TrainingPaths(
+            tmp_path / f"{threads}", processed / "train", processed / "validation", tmp_path / "out"
+        )
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            train(Hyperparameters(max_iter=20), where)
+        saved.append((where.model_dir / "model.joblib").read_bytes())
+    assert saved[0] == saved[1]
+
+
 def test_unchanged_model_loads_with_joblib_directly(trained: tuple[Path, str]) -> None:
     model_dir, _ = trained
     assert joblib.load(model_dir / "model.joblib").classes_.tolist() == [0, 1]

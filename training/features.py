@@ -75,6 +75,20 @@ def build_pipeline(hp: Hyperparameters) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
+def forget_thread_count(model: Pipeline) -> Pipeline:
+    """Drop the OpenMP thread count a fit records, so the saved file is machine-independent.
+
+    The fitted classifier keeps its binner, and the binner keeps the number of threads it
+    binned with: the CPU count of the machine that trained. Pickled, that made model.joblib
+    (and its SHA-256 in the manifest) differ between instance types for the same model. The
+    binner is only used while fitting; None is its default ("decide when used").
+    """
+    binner = getattr(model[-1], "_bin_mapper", None)
+    if binner is not None:
+        binner.n_threads = None
+    return model
+
+
 def split_xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     x = frame.loc[:, list(ds.FEATURES)]
     y = (frame[ds.TARGET] == ds.POSITIVE_LABEL).to_numpy(dtype=np.int64)

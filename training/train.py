@@ -31,7 +31,7 @@ import joblib
 import pandas as pd
 
 from training import baseline, manifest, paths
-from training.features import Hyperparameters, build_pipeline, split_xy
+from training.features import Hyperparameters, build_pipeline, forget_thread_count, split_xy
 from training.hashing import sha256_files
 from training.metrics import binary_classification_metrics, headline
 
@@ -139,7 +139,7 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
 
     model = build_pipeline(hp)
     x_train, y_train = split_xy(train_frame)
-    model.fit(x_train, y_train)
+    forget_thread_count(model.fit(x_train, y_train))
 
     x_val, y_val = split_xy(validation_frame)
     validation_report = binary_classification_metrics(
