@@ -8,9 +8,11 @@ the stack's definitions (``/opt/ml/model/code``, ``/opt/ml/processing/...``) res
 unchanged and nothing on the host is touched.
 
 What differs: no Docker, so no Amazon Linux userland; no nginx in front of gunicorn (it
-binds 127.0.0.1); the network is not cut off, so pip's index is pointed at a closed local
-port instead, which fails the way an isolated container does; and pip installs the user
-module under the job's own folder rather than into the shared virtualenv's site-packages.
+binds 127.0.0.1, so the test can reach it, which is also why the serving container keeps
+the network and points pip's index at a closed local port instead: that fails the way an
+isolated container does); jobs started with ``network=False`` get an empty network
+namespace, as network isolation does; and the serving container's pip installs the user
+module under its own folder rather than into the shared virtualenv's site-packages.
 """
 
 from __future__ import annotations
@@ -95,8 +97,10 @@ class ImageFilesystem:
             mounts.append(f"mount --bind {shlex.quote(str(hosts_file))} /etc/hosts")
         script = " && ".join([*mounts, 'exec "$@"'])
         isolation = [] if network else ["--net"]
-        return ["unshare", "--mount", "--propagation", "private", *isolation, "sh", "-c", script,
-                str(self.opt), *argv]  # fmt: skip
+        # Without root, a user namespace (root only inside it) may mount all the same.
+        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        return ["unshare", *user, "--mount", "--propagation", "private", *isolation, "sh", "-c",
+                script, str(self.opt), *argv]  # fmt: skip
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A clean environment: nothing of this machine's pip or AWS configuration leaks in."""
