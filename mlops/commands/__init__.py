@@ -1,0 +1,1 @@
+"""The ``mlops`` command groups, one module each; ``mlops.cli`` puts them under one root."""

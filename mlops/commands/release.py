@@ -1,0 +1,197 @@
+"""``mlops promote``, ``rollback`` and ``verify-endpoint``: which model a stack serves.
+
+Promotion and rollback gate a model version, record the decision in the model registry and
+edit the target's stack file; ``verify-endpoint`` checks the endpoint after `pulumi up`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlops.commands.common import (
+    EndpointUrlOption,
+    ProjectDirOption,
+    console,
+    errors,
+    fail,
+    stack_settings,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from promotion.aws import Clients
+    from promotion.flow import Outcome
+    from promotion.stack_file import StackFile
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value.strip()
+
+
+ApproverOption = Annotated[
+    str,
+    typer.Option(
+        "--approver",
+        envvar=["GITHUB_ACTOR", "USER"],
+        callback=_not_blank,
+        help="Who decides (recorded in the registry). Default: $GITHUB_ACTOR, then $USER.",
+    ),
+]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why (recorded in the registry).", callback=_not_blank)
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Check the gates only; change nothing.")
+]
+
+
+def promote(
+    to: Annotated[str, typer.Option("--to", help="Stack that will serve the model.")],
+    reason: ReasonOption,
+    approver: ApproverOption,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Stack whose served model to promote. Without it: the newest approved "
+            "version in --to's own registry.",
+        ),
+    ] = None,
+    dry_run: DryRunOption = False,
+    endpoint_url: EndpointUrlOption = None,
+    project_dir: ProjectDirOption = None,
+) -> None:
+    """Gate a model, record the decision in the registry, and write --to's stack file."""
+    from promotion.flow import Decision
+    from promotion.flow import promote as run_promotion
+
+    target, source = (
+        _stack_file(to, project_dir),
+        (_stack_file(from_, project_dir) if from_ else None),
+    )
+    outcome = _run_release(
+        lambda clients: run_promotion(
+            clients,
+            target=target,
+            source=source,
+            decision=Decision(approver=approver, reason=reason),
+            dry_run=dry_run,
+        ),
+        target,
+        endpoint_url,
+    )
+    if not outcome.changed and not dry_run:
+        console.print(f"{to} already serves {outcome.package.arn}; nothing changed")
+    elif not dry_run:
+        console.print(f"[green]{to} will serve {outcome.package.arn}[/] after `pulumi up`")
+
+
+def rollback(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack to roll back.")],
+    reason: ReasonOption,
+    approver: ApproverOption,
+    dry_run: DryRunOption = False,
+    endpoint_url: EndpointUrlOption = None,
+    project_dir: ProjectDirOption = None,
+) -> None:
+    """Serve the approved version before the current one; reject the current one."""
+    from promotion.flow import Decision
+    from promotion.flow import rollback as run_rollback
+
+    target = _stack_file(stack, project_dir)
+    outcome = _run_release(
+        lambda clients: run_rollback(
+            clients,
+            target=target,
+            decision=Decision(approver=approver, reason=reason),
+            dry_run=dry_run,
+        ),
+        target,
+        endpoint_url,
+    )
+    if not dry_run:
+        console.print(f"[green]{stack} will serve {outcome.package.arn}[/] after `pulumi up`")
+
+
+def verify_endpoint(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name, e.g. prod.")],
+    expected_config: Annotated[
+        str,
+        typer.Option(
+            "--expected-config",
+            help="The endpointConfigName output of `pulumi up` (empty when the stack serves "
+            "no model yet).",
+        ),
+    ],
+    endpoint_url: EndpointUrlOption = None,
+    project_dir: ProjectDirOption = None,
+) -> None:
+    """Fail unless STACK's endpoint is InService on the configuration Pulumi deployed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from promotion.aws import Clients
+    from promotion.endpoint import EndpointCheckError, verify
+
+    settings = stack_settings(stack, project_dir)
+    if settings.serving.model is None:
+        # A first deployment, before any model is registered, declares no endpoint.
+        console.print(f"{stack} serves no model (mlops:serving.model is unset): no endpoint")
+        return
+    if not expected_config.strip():
+        fail(f"{stack} serves a model, so --expected-config must name its configuration")
+    clients = Clients.create(settings.region, endpoint_url)
+    try:
+        console.print(verify(clients.sagemaker, clients.cloudwatch, settings, expected_config))
+    except EndpointCheckError as exc:
+        fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        fail(f"AWS refused the request: {exc}")
+
+
+def _stack_file(stack: str, project_dir: Path | None) -> StackFile:
+    from infra.plan.project import ProjectError, find_project_dir
+    from promotion.stack_file import StackFile, StackFileError
+
+    try:
+        stack_file = StackFile(find_project_dir(project_dir or Path.cwd()), stack)
+        stack_file.settings()
+    except (ProjectError, StackFileError) as exc:
+        fail(str(exc))
+    return stack_file
+
+
+def _run_release(
+    action: Callable[[Clients], Outcome], target: StackFile, endpoint_url: str | None
+) -> Outcome:
+    """Run a promotion or rollback, print its gates, and turn every refusal into one line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from promotion.aws import Clients
+    from promotion.flow import PromotionError
+    from promotion.gates import describe
+    from promotion.stack_file import StackFileError
+
+    clients = Clients.create(target.settings().region, endpoint_url)
+    try:
+        outcome = action(clients)
+    except PromotionError as exc:
+        if exc.report is not None:
+            for line in describe(exc.report.results):
+                errors.print(f"  {line}", soft_wrap=True, markup=False)
+        fail(str(exc))
+    except StackFileError as exc:
+        fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        fail(f"AWS refused the request: {exc}")
+    if outcome.report is not None:
+        for line in describe(outcome.report.results):
+            console.print(f"  {line}", soft_wrap=True, markup=False)
+    for note in outcome.notes:
+        console.print(f"  {note}", soft_wrap=True, markup=False)
+    return outcome
