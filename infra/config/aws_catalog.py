@@ -10,8 +10,11 @@ from __future__ import annotations
 import enum
 import re
 from functools import cache
+from typing import Any
 
 import botocore.session
+
+from infra.config.java_regex import compile_pattern
 
 
 class JobKind(enum.Enum):
@@ -38,8 +41,22 @@ def _session() -> botocore.session.Session:
 
 
 @cache
-def _sagemaker_model():  # type: ignore[no-untyped-def]
-    return _session().get_service_model("sagemaker")
+def service_model(service: str) -> Any:
+    """botocore's model of one AWS service (its operations and request shapes)."""
+    return _session().get_service_model(service)
+
+
+def _sagemaker_model() -> Any:
+    return service_model("sagemaker")
+
+
+@cache
+def tag_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(key, value) patterns every tag must match: SageMaker's Tag shape, which IAM shares
+    (the other services the kit tags check only lengths)."""
+    tag = _sagemaker_model().shape_for("Tag")
+    key, value = (tag.members[m].metadata["pattern"] for m in ("Key", "Value"))
+    return compile_pattern(key), compile_pattern(value)
 
 
 @cache

@@ -90,8 +90,8 @@ class TrainingSettings(_Section):
     instance_type: TrainingInstanceType = "ml.m5.large"
     processing_instance_type: ProcessingInstanceType = "ml.m5.large"
     instance_count: Annotated[int, Field(ge=1, le=100)] = 1
-    # SageMaker's MaxRuntimeInSeconds allows up to 28 days.
-    max_runtime_minutes: Annotated[int, Field(ge=1, le=28 * 24 * 60)] = 60
+    # Training and processing steps alike; processing jobs allow up to 9 days.
+    max_runtime_minutes: Annotated[int, AfterValidator(v.job_runtime_minutes)] = 60
     # ML storage per job instance; encrypted with the stack's key.
     volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
     metric_name: Annotated[str, AfterValidator(v.metric_name)] = "roc_auc"

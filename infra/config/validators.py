@@ -30,8 +30,6 @@ MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
 _STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$|^[a-z0-9]$")
-# AWS tag character set: letters, digits, spaces and _ . : / = + - @ (Unicode letters allowed).
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 _RATE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
 _CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
 # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
@@ -152,6 +150,19 @@ def serverless_memory_mb(value: int) -> int:
     return value
 
 
+def job_runtime_minutes(value: int) -> int:
+    """The pipeline's processing steps run under the training runtime too, and
+    CreateProcessingJob allows less (MaxRuntimeInSeconds up to 9 days) than training (28)."""
+    low, high = aws_catalog.numeric_limits("ProcessingStoppingCondition", "MaxRuntimeInSeconds")
+    if not low <= value * 60 <= high:
+        raise ValueError(
+            f"must be 1-{high // 60} minutes ({high // 86400} days): the pipeline's processing "
+            f"steps share this limit and SageMaker processing jobs stop at {high} seconds; "
+            f"got {value}"
+        )
+    return value
+
+
 def serverless_max_concurrency(value: int) -> int:
     low, high = aws_catalog.numeric_limits("ProductionVariantServerlessConfig", "MaxConcurrency")
     if not low <= value <= high:
@@ -165,17 +176,19 @@ def user_tags(tags: dict[str, str]) -> dict[str, str]:
             f"{len(tags)} tags given; at most {MAX_USER_TAGS} fit next to the kit's own "
             f"{len(RESERVED_TAG_KEYS)} (AWS allows 50 per resource)"
         )
+    # botocore's patterns: \p{Z} admits spaces but, unlike \s, no tabs or line breaks.
+    key_chars, value_chars = aws_catalog.tag_patterns()
     for key, value in tags.items():
         if key in RESERVED_TAG_KEYS:
             reserved = ", ".join(RESERVED_TAG_KEYS)
             raise ValueError(f"tag key {key!r} is set by the kit itself; reserved: {reserved}")
         if key.lower().startswith("aws:"):
             raise ValueError(f"tag key {key!r} uses the 'aws:' prefix, which AWS reserves")
-        if not 1 <= len(key) <= 128 or not _TAG_CHARS.match(key):
+        if not 1 <= len(key) <= 128 or not key_chars.fullmatch(key):
             raise ValueError(
                 f"tag key {key!r} must be 1-128 characters of letters, digits, spaces and _.:/=+-@"
             )
-        if len(value) > 256 or not _TAG_CHARS.match(value):
+        if len(value) > 256 or not value_chars.fullmatch(value):
             raise ValueError(
                 f"tag {key!r} has value {value!r}; values must be at most 256 characters of "
                 "letters, digits, spaces and _.:/=+-@"

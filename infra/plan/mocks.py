@@ -161,16 +161,19 @@ class AwsMocks(Mocks):
 
 
 def _generated_name(args: MockResourceArgs) -> str:
+    return generated_name(args.typ, args.name, args.inputs.get("namePrefix"))
+
+
+def generated_name(type_token: str, name: str, name_prefix: str | None = None) -> str:
     """What the provider would generate for an unnamed resource, but the same on every run.
 
     Pulumi auto-names as ``<logical name>-<7 random chars>``; Terraform's ``name_prefix``
     appends a 26-digit unique ID.
     """
-    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{args.typ}/{args.name}").int
-    prefix = args.inputs.get("namePrefix")
-    if prefix:
-        return f"{prefix}{digest % 10**26:026d}"
-    return f"{args.name}-{digest % 16**7:07x}"
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{type_token}/{name}").int
+    if name_prefix:
+        return f"{name_prefix}{digest % 10**26:026d}"
+    return f"{name}-{digest % 16**7:07x}"
 
 
 class RecordingMonitor(MockMonitor):
