@@ -60,6 +60,10 @@ class EndpointAlarm(enum.StrEnum):
     LATENCY_P99 = "latency-p99"
 
 
+# SageMaker names each endpoint's log group after the endpoint, under this path.
+ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints"
+
+
 def endpoint_name(prefix: str) -> str:
     return f"{prefix}-endpoint"
 
@@ -128,6 +132,10 @@ class Naming:
 
     def endpoint_alarm(self, alarm: EndpointAlarm) -> str:
         return endpoint_alarm_name(self.prefix, alarm)
+
+    @property
+    def endpoint_log_group(self) -> str:
+        return f"{ENDPOINT_LOG_GROUPS}/{self.endpoint}"
 
     @property
     def alerts_topic(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SCALING_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 SERVING_TYPES = (MODEL, CONFIGURATION, ENDPOINT, ALARM, SCALING_TARGET, SCALING_POLICY)
 INSTANCE_STACKS = ("staging", "prod")
 ENDPOINT_OUTPUTS = ("endpointName", "endpointConfigName", "servingModelName", "rollbackAlarmNames")
@@ -256,6 +258,23 @@ def test_traffic_moves_in_the_instances_the_config_names(
         step,
         None,
     )
+
+
+def test_the_endpoint_logs_where_retention_and_the_stack_key_apply(serving: Serving) -> None:
+    group = serving.only(LOG_GROUP)
+    # SageMaker's fixed name for an endpoint's logs; the stack creates it before SageMaker does.
+    assert group.inputs["name"] == f"/aws/sagemaker/Endpoints/{serving.endpoint.inputs['name']}"
+    assert group.inputs["retentionInDays"] == serving.monitoring.log_retention_days
+    assert group.inputs["kmsKeyId"] == serving.planned.outputs["kmsKeyArn"]
+    assert group.urn in serving.endpoint.depends_on
+    assert group.retain_on_delete is (serving.planned.stack == "prod")
+    # The stack key lets CloudWatch Logs use it for exactly such groups.
+    (key,) = serving.planned.all("aws:kms/key:Key")
+    statements = serving.planned.document(key)["Statement"]
+    (logs,) = [s for s in statements if s["Sid"] == "AllowCloudWatchLogsForStackLogGroups"]
+    patterns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    group_arn = f"arn:aws:logs:eu-west-1:{PLAN_ACCOUNT_ID}:log-group:{group.inputs['name']}"
+    assert any(fnmatchcase(group_arn, pattern) for pattern in patterns)
 
 
 def test_updates_roll_back_on_exactly_the_endpoints_alarms(serving: Serving) -> None:

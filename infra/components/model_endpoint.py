@@ -78,6 +78,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     shadow_model: aws.sagemaker.Model | None
     alarms: EndpointAlarms
     configuration: aws.sagemaker.EndpointConfiguration
+    log_group: aws.cloudwatch.LogGroup
     endpoint: aws.sagemaker.Endpoint
     scaling_target: aws.appautoscaling.Target | None
     scaling_policy: aws.appautoscaling.Policy | None
@@ -150,6 +151,18 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.configuration = self._configuration(name, args)
+        # Where SageMaker writes the endpoint's container logs. Declared here, it keeps them
+        # for monitoring.logRetentionDays and encrypts them with the stack key; left to
+        # SageMaker, the group would keep them forever under AWS's own encryption.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=naming.endpoint_log_group,
+            retention_in_days=settings.monitoring.log_retention_days,
+            kms_key_id=args.where.kms_key_arn,
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=settings.storage.protect_data
+            ),
+        )
         self.endpoint = aws.sagemaker.Endpoint(
             name,
             name=naming.endpoint,
@@ -157,8 +170,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             deployment_config=_deployment_config(settings, self.alarms.names),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # Creating or updating the endpoint starts containers under the role.
-                depends_on=self.role.policies,
+                # Creating or updating the endpoint starts containers under the role, and
+                # they log into the group (which SageMaker would otherwise create itself).
+                depends_on=[*self.role.policies, self.log_group],
                 delete_before_replace=False,
             ),
         )
@@ -174,6 +188,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "endpointConfigName": self.configuration.name,
                 "modelName": self.model.name,
                 "alarmNames": self.alarms.names,
+                "logGroupName": self.log_group.name,
             }
         )
 

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from infra.components.secure_bucket import Lifecycle, SecureBucket, SecureBucketArgs
 from infra.config.settings import StorageSettings
-from infra.naming import BucketPurpose, Naming
+from infra.naming import ENDPOINT_LOG_GROUPS, BucketPurpose, Naming
 from infra.policies import Statement
 from infra.policies.bucket import log_delivery_statement
 from infra.policies.key import key_policy
@@ -45,7 +45,7 @@ class Storage(pulumi.ComponentResource):
         log_groups = [
             f"arn:{naming.partition}:logs:{naming.region}:{{account}}:log-group:{pattern}"
             for pattern in (
-                f"/aws/sagemaker/Endpoints/{naming.prefix}-*",
+                f"{ENDPOINT_LOG_GROUPS}/{naming.prefix}-*",
                 f"/mlops/{naming.prefix}/*",
             )
         ]

@@ -1,4 +1,4 @@
-"""CloudWatch alarms and dashboards, SNS topics -> the requests the provider sends.
+"""CloudWatch alarms, dashboards and log groups, SNS topics -> the requests the provider sends.
 
 Sources (hashicorp/terraform-provider-aws, internal/service/...): cloudwatch/metric_alarm.go
 (expandPutMetricAlarmInput, expandMetricAlarmMetrics, expandMetricAlarmDimensions: the
@@ -6,7 +6,9 @@ dimensions map becomes a Name/Value list), cloudwatch/dashboard.go (PutDashboard
 sns/topic.go (resourceTopicCreate: CreateTopic with tags and FifoTopic, then one
 SetTopicAttributes per attribute in topicAttributeMap), sns/topic_policy.go
 (SetTopicAttributes "Policy"), sns/topic_subscription.go (Subscribe with the attributes of
-subscriptionAttributeMap, ReturnSubscriptionArn true).
+subscriptionAttributeMap, ReturnSubscriptionArn true), logs/group.go (resourceGroupCreate:
+CreateLogGroup with the KMS key, class and tags map, then PutRetentionPolicy when a retention
+is set).
 """
 
 from __future__ import annotations
@@ -150,6 +152,24 @@ def topic_subscription(i: Inputs, ctx: Context) -> list[Request]:
     return [request("sns", "Subscribe", params)]
 
 
+def log_group(i: Inputs, ctx: Context) -> list[Request]:
+    i.provider_only("region", REGION)
+    i.provider_only("skipDestroy", "tells the provider to leave the group behind on delete")
+    name = ctx.name(i)
+    tags = ctx.tags(i)
+    params = {
+        "logGroupName": name,
+        "kmsKeyId": i.get("kmsKeyId"),
+        "logGroupClass": i.get("logGroupClass"),
+        "tags": tags or None,
+    }
+    requests = [request("logs", "CreateLogGroup", params)]
+    if i.get("retentionInDays"):
+        retention = {"logGroupName": name, "retentionInDays": i.get("retentionInDays")}
+        requests.append(request("logs", "PutRetentionPolicy", retention))
+    return requests
+
+
 def _attribute(value: Any) -> Any:
     """SNS attributes are strings; the provider formats booleans and numbers."""
     if isinstance(value, bool):
@@ -162,6 +182,7 @@ def _attribute(value: Any) -> Any:
 MAPPINGS = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": metric_alarm,
     "aws:cloudwatch/dashboard:Dashboard": dashboard,
+    "aws:cloudwatch/logGroup:LogGroup": log_group,
     "aws:sns/topic:Topic": topic,
     "aws:sns/topicPolicy:TopicPolicy": topic_policy,
     "aws:sns/topicSubscription:TopicSubscription": topic_subscription,
