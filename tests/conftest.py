@@ -146,6 +146,20 @@ def model_dir(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="session")
+def serving_model(model_dir: Path) -> Any:
+    """The small model, loaded as the handler's model_fn loads it."""
+    from inference import handler
+
+    return handler.model_fn(str(model_dir))
+
+
+@pytest.fixture(scope="session")
+def rows(test_rows: Any) -> Any:
+    """25 feature rows of the test split: what the payload tests send."""
+    return test_rows.iloc[:25].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
 def test_rows(processed: Path) -> Any:
     """Feature rows from the test split, in the model's column order."""
     import pandas as pd

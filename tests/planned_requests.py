@@ -389,47 +389,42 @@ def pipeline_requests(where: Account, pipeline: RecordedResource) -> Iterator[Si
             )
 
 
-def _start_job(
-    where: Account, why: str, pipeline_role: str, action: str, job_arn: str, context: dict[str, Any]
-) -> Iterator[Simulated]:
-    present = {k: v for k, v in context.items() if v is not None}
-    identity = where.identity(pipeline_role)
-    yield Simulated(why, Request(pipeline_role, action, job_arn, present), identity)
+@dataclass(frozen=True)
+class JobLaunch:
+    """What a pipeline step asks SageMaker for: a job, its role, image and log group."""
+
+    action: str
+    job: str
+    job_arn: str
+    context: dict[str, Any]
+    role_arn: str
+    image: str
+    log_group: str
+
+
+def _launch(where: Account, why: str, pipeline_role: str, launch: JobLaunch) -> Iterator[Simulated]:
+    """The pipeline role starts, tags and passes the role to the job; the job pulls its image
+    and writes its logs under its own role."""
+    pipeline = where.identity(pipeline_role)
+    present = {k: v for k, v in launch.context.items() if v is not None}
+    yield Simulated(why, Request(pipeline_role, launch.action, launch.job_arn, present), pipeline)
     # Pipelines tags the jobs it starts (sagemaker:pipeline-execution-arn and others).
+    tagging = {"sagemaker:TaggingAction": launch.action.split(":")[1]}
     yield Simulated(
         f"{why} (tags)",
-        Request(
-            pipeline_role,
-            "sagemaker:AddTags",
-            job_arn,
-            {"sagemaker:TaggingAction": action.split(":")[1]},
-        ),
-        identity,
+        Request(pipeline_role, "sagemaker:AddTags", launch.job_arn, tagging),
+        pipeline,
     )
-
-
-def _pass_and_run(
-    where: Account,
-    why: str,
-    pipeline_role: str,
-    role_arn: str,
-    image: str,
-    log_group: str,
-    job: str,
-) -> Iterator[Simulated]:
+    passed = {"iam:PassedToService": "sagemaker.amazonaws.com"}
     yield Simulated(
         f"{why} (pass role)",
-        Request(
-            pipeline_role,
-            "iam:PassRole",
-            role_arn,
-            {"iam:PassedToService": "sagemaker.amazonaws.com"},
-        ),
-        where.identity(pipeline_role),
+        Request(pipeline_role, "iam:PassRole", launch.role_arn, passed),
+        pipeline,
     )
+    role_arn = launch.role_arn
     yield where.assume(f"{why} (job assumes its role)", "sagemaker.amazonaws.com", role_arn)
     identity = where.identity(role_arn)
-    registry, _, repository = image.partition("/")
+    registry, _, repository = launch.image.partition("/")
     account, region = registry.split(".")[0], registry.split(".")[3]
     repository_arn = (
         f"arn:{where.partition}:ecr:{region}:{account}:repository/{repository.split(':')[0]}"
@@ -437,17 +432,10 @@ def _pass_and_run(
     yield Simulated(f"{why} (image)", Request(role_arn, "ecr:GetAuthorizationToken", "*"), identity)
     for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
         yield Simulated(f"{why} (image)", Request(role_arn, action, repository_arn), identity)
-    group = where.arn("logs", f"log-group:/aws/sagemaker/{log_group}")
-    yield Simulated(
-        f"{why} (logs)",
-        Request(role_arn, "logs:CreateLogStream", f"{group}:log-stream:{job}/algo-1"),
-        identity,
-    )
-    yield Simulated(
-        f"{why} (logs)",
-        Request(role_arn, "logs:PutLogEvents", f"{group}:log-stream:{job}/algo-1"),
-        identity,
-    )
+    stream = where.arn("logs", f"log-group:/aws/sagemaker/{launch.log_group}")
+    stream += f":log-stream:{launch.job}/algo-1"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        yield Simulated(f"{why} (logs)", Request(role_arn, action, stream), identity)
 
 
 def _processing_step(
@@ -458,29 +446,22 @@ def _processing_step(
     network = arguments.get("NetworkConfig", {})
     output_config = arguments.get("ProcessingOutputConfig", {})
     role = arguments["RoleArn"]
-    yield from _start_job(
-        where,
-        why,
-        pipeline_role,
-        "sagemaker:CreateProcessingJob",
-        where.arn("sagemaker", f"processing-job/{job}"),
-        _job_context(
+    launch = JobLaunch(
+        action="sagemaker:CreateProcessingJob",
+        job=job,
+        job_arn=where.arn("sagemaker", f"processing-job/{job}"),
+        context=_job_context(
             volume_key=cluster.get("VolumeKmsKeyId"),
             output_key=output_config.get("KmsKeyId"),
             flags=network,
             instance_type=definition.value(cluster["InstanceType"]),
             stopping=arguments["StoppingCondition"],
         ),
+        role_arn=role,
+        image=arguments["AppSpecification"]["ImageUri"],
+        log_group="ProcessingJobs",
     )
-    yield from _pass_and_run(
-        where,
-        why,
-        pipeline_role,
-        role,
-        arguments["AppSpecification"]["ImageUri"],
-        "ProcessingJobs",
-        job,
-    )
+    yield from _launch(where, why, pipeline_role, launch)
     identity = where.identity(role)
     for entry in arguments.get("ProcessingInputs", []):
         uri = definition.value(entry["S3Input"]["S3Uri"])
@@ -509,29 +490,22 @@ def _training_step(
     arguments, job = step["Arguments"], job_name(step)
     resources, output = arguments["ResourceConfig"], arguments["OutputDataConfig"]
     role = arguments["RoleArn"]
-    yield from _start_job(
-        where,
-        why,
-        pipeline_role,
-        "sagemaker:CreateTrainingJob",
-        where.arn("sagemaker", f"training-job/{job}"),
-        _job_context(
+    launch = JobLaunch(
+        action="sagemaker:CreateTrainingJob",
+        job=job,
+        job_arn=where.arn("sagemaker", f"training-job/{job}"),
+        context=_job_context(
             volume_key=resources.get("VolumeKmsKeyId"),
             output_key=output.get("KmsKeyId"),
             flags=arguments,
             instance_type=definition.value(resources["InstanceType"]),
             stopping=arguments["StoppingCondition"],
         ),
+        role_arn=role,
+        image=arguments["AlgorithmSpecification"]["TrainingImage"],
+        log_group="TrainingJobs",
     )
-    yield from _pass_and_run(
-        where,
-        why,
-        pipeline_role,
-        role,
-        arguments["AlgorithmSpecification"]["TrainingImage"],
-        "TrainingJobs",
-        job,
-    )
+    yield from _launch(where, why, pipeline_role, launch)
     identity = where.identity(role)
     for channel in arguments.get("InputDataConfig", []):
         uri = definition.value(channel["DataSource"]["S3DataSource"]["S3Uri"])

@@ -170,3 +170,9 @@ def bodies(rows: pd.DataFrame) -> st.SearchStrategy[bytes]:
             max_leaves=20,
         ).map(lambda doc: json.dumps(doc).encode()),
     )
+
+
+def fuzzed_request(data: st.DataObject, rows: pd.DataFrame) -> tuple[bytes, dict[str, str]]:
+    """A body and headers drawn for one fuzzed request."""
+    body = data.draw(bodies(rows))
+    return body, {"Content-Type": data.draw(CONTENT_TYPES), "Accept": data.draw(ACCEPTS)}

@@ -15,25 +15,15 @@ from inference import handler
 from inference.handler import RequestError
 
 
-@pytest.fixture(scope="module")
-def model(model_dir: Path) -> handler.ServingModel:
-    return handler.model_fn(str(model_dir))
-
-
-@pytest.fixture(scope="module")
-def rows(test_rows: pd.DataFrame) -> pd.DataFrame:
-    return test_rows.iloc[:25].reset_index(drop=True)
-
-
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
 @pytest.mark.parametrize("accept", ["application/json", "text/csv", "*/*", None])
 def test_every_content_type_round_trips(
-    payload: str, accept: str | None, model: handler.ServingModel, rows: pd.DataFrame
+    payload: str, accept: str | None, serving_model: handler.ServingModel, rows: pd.DataFrame
 ) -> None:
     body, content_type = PAYLOADS[payload](rows)
-    expected = model.pipeline.predict_proba(rows)[:, 1]
+    expected = serving_model.pipeline.predict_proba(rows)[:, 1]
 
-    response, response_type = handler.transform(model, body, content_type, accept)
+    response, response_type = handler.transform(serving_model, body, content_type, accept)
 
     if response_type == "text/csv":
         parsed = [line.split(",") for line in response.strip().split("\n")]
@@ -44,40 +34,42 @@ def test_every_content_type_round_trips(
         document = json.loads(response)
         probabilities = np.array([p["probabilities"]["yes"] for p in document["predictions"]])
         labels = [p["label"] for p in document["predictions"]]
-        assert document["model_sha256"] == model.sha256
+        assert document["model_sha256"] == serving_model.sha256
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
     assert labels == ["yes" if p >= 0.5 else "no" for p in expected]
 
 
-def test_a_single_row_and_bytes_body_work(model: handler.ServingModel, rows: pd.DataFrame) -> None:
+def test_a_single_row_and_bytes_body_work(
+    serving_model: handler.ServingModel, rows: pd.DataFrame
+) -> None:
     body = rows.iloc[:1].to_csv(index=False, header=False).encode()
-    response, _ = handler.transform(model, body, "text/csv", "application/json")
+    response, _ = handler.transform(serving_model, body, "text/csv", "application/json")
     assert len(json.loads(response)["predictions"]) == 1
 
 
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=lambda b: b.id)
 def test_bad_input_is_a_4xx_naming_the_problem(
-    bad: Bad, model: handler.ServingModel, test_rows: pd.DataFrame
+    bad: Bad, serving_model: handler.ServingModel, test_rows: pd.DataFrame
 ) -> None:
     with pytest.raises(RequestError) as caught:
-        handler.transform(model, bad.body(test_rows), bad.content_type, bad.accept)
+        handler.transform(serving_model, bad.body(test_rows), bad.content_type, bad.accept)
     assert caught.value.status_code == bad.status
     assert 400 <= caught.value.status_code < 500
     assert bad.says in caught.value.message, caught.value.message
 
 
 def test_batches_over_the_row_limit_are_413(
-    model: handler.ServingModel, test_rows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+    serving_model: handler.ServingModel, test_rows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handler, "MAX_ROWS", 10)
     body = test_rows.iloc[:11].to_csv(index=False, header=False)
     with pytest.raises(RequestError) as caught:
-        handler.transform(model, body, "text/csv", None)
+        handler.transform(serving_model, body, "text/csv", None)
     assert caught.value.status_code == 413
     assert "11 rows; the limit is 10" in caught.value.message
 
 
-def test_object_arrays_are_refused_without_unpickling(model: handler.ServingModel) -> None:
+def test_object_arrays_are_refused_without_unpickling(serving_model: handler.ServingModel) -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.array([[object()]], dtype=object), allow_pickle=True)
     with pytest.raises(RequestError, match="refuses") as caught:

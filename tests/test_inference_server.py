@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_cases import ACCEPTS, CONTENT_TYPES, bodies
+from serving_cases import fuzzed_request
 from typer.testing import CliRunner
 
 from inference.capture import CaptureWriter
@@ -113,8 +113,7 @@ def test_concurrent_requests_are_all_served(client: httpx.Client, test_rows: pd.
 def test_fuzzed_requests_never_get_a_5xx(
     client: httpx.Client, test_rows: pd.DataFrame, data: st.DataObject
 ) -> None:
-    body = data.draw(bodies(test_rows))
-    headers = {"Content-Type": data.draw(CONTENT_TYPES), "Accept": data.draw(ACCEPTS)}
+    body, headers = fuzzed_request(data, test_rows)
     response = client.post("/invocations", content=body, headers=headers)
     assert response.status_code < 500, (body, headers, response.text)
     assert client.get("/ping").status_code == 200

@@ -28,7 +28,7 @@ from sagemaker_image import (
     multi_model_server,
     serving_container,
 )
-from serving_cases import ACCEPTS, BAD_INPUTS, CONTENT_TYPES, PAYLOADS, Bad, bodies
+from serving_cases import BAD_INPUTS, PAYLOADS, Bad, fuzzed_request
 
 from inference import handler
 from inference.packaging import build_model_archive, extract_model_archive
@@ -64,16 +64,6 @@ def multi_model(
     fs = _image_with_model(tmp_path_factory.mktemp("multi-model"), model_archive)
     with multi_model_server(fs, SERVING_ENVIRONMENT) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def model(model_dir: Path) -> handler.ServingModel:
-    return handler.model_fn(str(model_dir))
-
-
-@pytest.fixture(scope="module")
-def rows(test_rows: pd.DataFrame) -> pd.DataFrame:
-    return test_rows.iloc[:25].reset_index(drop=True)
 
 
 def _post(client: httpx.Client, body: bytes, headers: dict[str, str]) -> Reply:
@@ -117,13 +107,13 @@ def test_the_model_server_starts_offline_only_with_the_stacks_serving_environmen
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
 def test_good_requests_are_answered_in_the_single_model_worker(
     worker: httpx.Client,
-    model: handler.ServingModel,
+    serving_model: handler.ServingModel,
     rows: pd.DataFrame,
     payload: str,
     accept: str | None,
 ) -> None:
     _assert_answers_like_the_handler(
-        lambda body, headers: _post(worker, body, headers), model, rows, payload, accept
+        lambda body, headers: _post(worker, body, headers), serving_model, rows, payload, accept
     )
 
 
@@ -131,17 +121,17 @@ def test_good_requests_are_answered_in_the_single_model_worker(
 @pytest.mark.parametrize("payload", sorted(PAYLOADS))
 def test_good_requests_are_answered_in_the_multi_model_transformer(
     multi_model: MultiModelServer,
-    model: handler.ServingModel,
+    serving_model: handler.ServingModel,
     rows: pd.DataFrame,
     payload: str,
     accept: str | None,
 ) -> None:
-    _assert_answers_like_the_handler(multi_model.invoke, model, rows, payload, accept)
+    _assert_answers_like_the_handler(multi_model.invoke, serving_model, rows, payload, accept)
 
 
 def _assert_answers_like_the_handler(
     invoke: Callable[[bytes, dict[str, str]], Reply],
-    model: handler.ServingModel,
+    serving_model: handler.ServingModel,
     rows: pd.DataFrame,
     payload: str,
     accept: str | None,
@@ -153,7 +143,7 @@ def _assert_answers_like_the_handler(
     reply = invoke(raw, headers)
 
     assert reply.status == 200, reply.text
-    expected_body, expected_type = handler.transform(model, body, content_type, accept)
+    expected_body, expected_type = handler.transform(serving_model, body, content_type, accept)
     assert (reply.content_type or "").split(";")[0] == expected_type
     labels, probabilities = _probabilities(reply)
     expected = Reply(200, expected_type, expected_body.encode())
@@ -161,7 +151,7 @@ def _assert_answers_like_the_handler(
     assert labels == expected_labels
     np.testing.assert_allclose(probabilities, expected_probabilities, atol=2e-6)
     if expected_type == "application/json":
-        assert json.loads(reply.text)["model_sha256"] == model.sha256
+        assert json.loads(reply.text)["model_sha256"] == serving_model.sha256
 
 
 # --- bad requests: the right 4xx and a message that says what to fix ---------------------
@@ -211,8 +201,7 @@ def test_bodies_that_are_not_utf8_are_400_where_the_toolkits_decode_them(
 def test_fuzzed_requests_never_get_a_5xx_from_the_single_model_worker(
     worker: httpx.Client, test_rows: pd.DataFrame, data: st.DataObject
 ) -> None:
-    body = data.draw(bodies(test_rows))
-    headers = {"Content-Type": data.draw(CONTENT_TYPES), "Accept": data.draw(ACCEPTS)}
+    body, headers = fuzzed_request(data, test_rows)
     response = worker.post("/invocations", content=body, headers=headers)
     assert response.status_code < 500, (body, headers, response.text)
     assert worker.get("/ping").status_code == 200
@@ -225,7 +214,6 @@ def test_fuzzed_requests_never_get_a_5xx_from_the_single_model_worker(
 def test_fuzzed_requests_never_get_a_5xx_from_the_multi_model_transformer(
     multi_model: MultiModelServer, test_rows: pd.DataFrame, data: st.DataObject
 ) -> None:
-    body = data.draw(bodies(test_rows))
-    headers = {"Content-Type": data.draw(CONTENT_TYPES), "Accept": data.draw(ACCEPTS)}
+    body, headers = fuzzed_request(data, test_rows)
     reply = multi_model.invoke(body, headers)
     assert reply.status < 500, (body, headers, reply.text)
