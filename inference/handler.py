@@ -221,8 +221,14 @@ def _read_csv(text: str, model: ServingModel) -> tuple[pd.DataFrame, bool]:
         duplicated = sorted({c for c in first if first.count(c) > 1})
         raise RequestError(400, f"duplicate column(s) {', '.join(duplicated)} in the header row")
     # na_filter=False: no NA guessing ("NA" is a valid text value); an empty numeric field
-    # keeps its column as text, and the per-column check reports the row.
-    options: dict[str, Any] = {"header": 0 if named else None, "na_filter": False}
+    # keeps its column as text, and the per-column check reports the row. Categorical columns
+    # are read as text whatever they hold: "1" or "01" is a category, and a column pandas
+    # made numeric would fail inside the model's encoder instead of being answered.
+    options: dict[str, Any] = {
+        "header": 0 if named else None,
+        "na_filter": False,
+        "dtype": dict.fromkeys(model.categorical, str),
+    }
     if not named:
         width = first_line.count(",") + 1
         # Rows in feature order get their names now, sparing a relabelling copy later.

@@ -39,6 +39,22 @@ def test_every_content_type_round_trips(
     assert labels == ["yes" if p >= 0.5 else "no" for p in expected]
 
 
+def test_csv_categories_that_look_like_numbers_are_categories(
+    serving_model: handler.ServingModel, rows: pd.DataFrame
+) -> None:
+    # pandas would parse such a column as numbers, which the model's encoder cannot take.
+    frame = rows.iloc[:3].astype({"area_code": str, "state": str}).copy()
+    frame["area_code"] = ["1", "01", "415"]
+    frame["state"] = ["\x01", "7", "KS"]
+    body = frame.to_csv(index=False, header=False).encode()
+
+    response, _ = handler.transform(serving_model, body, "text/csv", "application/json")
+
+    expected = serving_model.pipeline.predict_proba(frame)[:, 1]
+    got = [p["probabilities"]["yes"] for p in json.loads(response)["predictions"]]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 def test_a_single_row_and_bytes_body_work(
     serving_model: handler.ServingModel, rows: pd.DataFrame
 ) -> None:

@@ -191,6 +191,13 @@ def test_bodies_that_are_not_utf8_are_400_where_the_toolkits_decode_them(
         assert "body is not UTF-8 text" in reply.text
 
 
+def test_what_the_fuzz_once_found_is_answered(worker: httpx.Client) -> None:
+    # Categories pandas parsed as numbers reached the model's encoder: a 500 from the worker.
+    body = b"\x01,\x01,0,\x01,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"
+    reply = _post(worker, body, {"Content-Type": "text/csv", "Accept": "application/json"})
+    assert reply.status == 200, reply.text
+
+
 # --- fuzz: no input is the server's fault ------------------------------------------------
 
 
