@@ -221,24 +221,28 @@ def _read_csv(text: str, model: ServingModel) -> tuple[pd.DataFrame, bool]:
         duplicated = sorted({c for c in first if first.count(c) > 1})
         raise RequestError(400, f"duplicate column(s) {', '.join(duplicated)} in the header row")
     # na_filter=False: no NA guessing ("NA" is a valid text value); an empty numeric field
-    # keeps its column as text, and the per-column check reports the row. Categorical columns
-    # are read as text whatever they hold: "1" or "01" is a category, and a column pandas
-    # made numeric would fail inside the model's encoder instead of being answered.
-    options: dict[str, Any] = {
-        "header": 0 if named else None,
-        "na_filter": False,
-        "dtype": dict.fromkeys(model.categorical, str),
-    }
+    # keeps its column as text, and the per-column check reports the row.
+    options: dict[str, Any] = {"header": 0 if named else None, "na_filter": False}
     if not named:
         width = first_line.count(",") + 1
         # Rows in feature order get their names now, sparing a relabelling copy later.
         options["names"] = (
             list(model.feature_order) if width == len(model.feature_order) else list(range(width))
         )
+    frame = _csv_frame(text, options)
+    if any(frame[c].dtype.kind != "O" for c in model.categorical if c in frame.columns):
+        # A category that looks like a number ("1", "01") made pandas type its column numeric,
+        # which the model's encoder cannot take. Rare, so only then read again with the
+        # categories as text (asking for that up front costs every request about 1 ms).
+        frame = _csv_frame(text, options | {"dtype": dict.fromkeys(model.categorical, str)})
+    return frame, named
+
+
+def _csv_frame(text: str, options: dict[str, Any]) -> pd.DataFrame:
     try:
         # pandas parses numbers in C here; a column with anything else stays text and is
         # reported with its row by the per-column checks.
-        return pd.read_csv(io.StringIO(text), skipinitialspace=True, **options), named
+        return pd.read_csv(io.StringIO(text), skipinitialspace=True, **options)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise RequestError(400, f"body is not valid CSV: {str(exc).strip()}") from None
 
