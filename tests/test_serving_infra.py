@@ -211,7 +211,6 @@ ROUTING: dict[str, dict[str, Any]] = {
     # Whole instances: prod's canary is 1 of its 2 instances, so half the traffic.
     "prod": {"type": "CANARY", "canarySize": {"type": "INSTANCE_COUNT", "value": 1}},
 }
-FIRST_STEP_TRAFFIC = {"dev": 100.0, "staging": 100.0, "prod": 50.0}
 
 
 def test_updates_are_blue_green_with_the_stacks_traffic_shift_and_timings(
@@ -225,15 +224,14 @@ def test_updates_are_blue_green_with_the_stacks_traffic_shift_and_timings(
     }
     assert policy["terminationWaitInSeconds"] == deployment.termination_wait_minutes * 60
     assert policy["maximumExecutionTimeoutInSeconds"] == deployment.max_minutes * 60
-    assert serving.settings.first_step_traffic_percent == FIRST_STEP_TRAFFIC[serving.planned.stack]
 
 
 @pytest.mark.parametrize(
-    ("count", "strategy", "step", "steps", "first_percent"),
-    [(4, "linear", 1, 4, 25.0), (6, "linear", 3, 2, 50.0), (5, "canary", 2, 2, 40.0)],
+    ("count", "strategy", "step", "steps"),
+    [(4, "linear", 1, 4), (6, "linear", 3, 2), (5, "canary", 2, 2)],
 )
 def test_traffic_moves_in_the_instances_the_config_names(
-    raw_config: Any, count: int, strategy: str, step: int, steps: int, first_percent: float
+    raw_config: Any, count: int, strategy: str, step: int, steps: int
 ) -> None:
     values = raw_config("prod")
     section = json.loads(values["mlops:serving"])
@@ -242,10 +240,7 @@ def test_traffic_moves_in_the_instances_the_config_names(
     settings = settings_from_config(
         {**values, "mlops:serving": json.dumps(section)}, project="mlops-kit", stack="prod"
     )
-    assert (settings.serving.traffic_steps, settings.serving.first_step_traffic_percent) == (
-        steps,
-        first_percent,
-    )
+    assert settings.serving.traffic_steps == steps
 
     routing = _deployment_config(
         settings, []

@@ -214,13 +214,6 @@ class ServingSettings(_Section):
             return -(-self.instance_count // self.deployment.step_instances)
         return 2 if self.traffic_shift is TrafficShift.CANARY else 1
 
-    @property
-    def first_step_traffic_percent(self) -> float:
-        """The share of traffic the new fleet takes while the first step bakes."""
-        if self.traffic_shift is TrafficShift.ALL_AT_ONCE:
-            return 100.0
-        return 100 * min(self.deployment.step_instances, self.instance_count) / self.instance_count
-
     @model_validator(mode="after")
     def _capacity_is_ordered(self) -> ServingSettings:
         if self.kind is EndpointKind.INSTANCE:
