@@ -11,8 +11,8 @@ What differs: no Docker, so no Amazon Linux userland; no nginx in front of gunic
 binds 127.0.0.1, so the test can reach it, which is also why the serving container keeps
 the network and points pip's index at a closed local port instead: that fails the way an
 isolated container does); jobs started with ``network=False`` get an empty network
-namespace, as network isolation does; and the serving container's pip installs the user
-module under its own folder rather than into the shared virtualenv's site-packages.
+namespace, as network isolation does. What a process writes into the image's virtualenv
+goes to a copy-on-write layer of its own, as a container's writes do.
 """
 
 from __future__ import annotations
@@ -169,22 +169,16 @@ def serving_container(
     ``model_environment`` is the container environment the stack gives the model (the
     Model resource's, or the registered package's), applied as SageMaker applies it.
     """
-    site = fs.ml / ".user-site"
-    # Must exist before Python starts, or the import system caches it as absent.
-    site.mkdir(parents=True, exist_ok=True)
-    entry_path = f"{ENTRY_DIR}:{site}"
     environment = fs.environment(
-        {
-            **model_environment,
-            "PYTHONPATH": entry_path,
-            "PIP_TARGET": str(site),
-            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-        }
+        {**model_environment, "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
     )
+    serve = [str(IMAGE_PYTHON), str(ENTRY_DIR / "image_entry.py"), "serve", str(port)]
     log = fs.opt / "serving.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            fs.command([str(IMAGE_PYTHON), str(ENTRY_DIR / "image_entry.py"), "serve", str(port)]),
+            # Copy-on-write image: the start-up's pip install of code/ lands in the image's
+            # site-packages, as in the container, and leaves .venv-container as built.
+            fs.command(serve, writable_image=True),
             cwd=fs.opt,
             env=environment,
             stdout=sink,
