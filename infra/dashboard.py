@@ -90,6 +90,17 @@ def body(spec: DashboardSpec) -> dict[str, Any]:
                     period=3600,
                     threshold=("drift alarm", spec.drift_threshold),
                 ),
+                # What each run read: a flat zero is the drift-silent alarm's cue.
+                _metrics(
+                    spec,
+                    "Drift job: records read",
+                    [
+                        [spec.metrics_namespace, name, *endpoint]
+                        for name in ("CaptureRecords", "MalformedRecords")
+                    ],
+                    stat="Sum",
+                    period=3600,
+                ),
             ]
         )
     rows.append(

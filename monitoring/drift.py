@@ -4,13 +4,13 @@ Runs as a SageMaker Processing job (``python3 bundle_runner.py drift.py ARGS``),
 with ``mlops drift`` or ``python -m monitoring.drift``. It streams the capture files of the
 window line by line, keeps fixed-size running statistics (see monitoring.statistics), and
 writes ``drift.json`` and ``drift.html``; with ``--publish`` it also puts the findings to
-CloudWatch. Drift is a finding, not a failure: the exit code is 0 whenever the job ran,
-2 for a bad baseline or bad arguments (one line on stderr), 1 when AWS refuses a call.
+CloudWatch. Drift is a finding, not a failure; silence is: see EXIT_CODES.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from array import array
@@ -39,6 +39,17 @@ from training import paths, uri
 EXIT_OK = 0
 EXIT_AWS = 1
 EXIT_USAGE = 2
+# The job ran but saw nothing to compare: a wrong --capture prefix, or no traffic. Not 0, so
+# a scheduled run with a wrong prefix fails its pipeline instead of staying green forever;
+# the report is still written and CaptureRecords (0) still published for the silent alarm.
+EXIT_SILENT = 3
+EXIT_CODES = (
+    "Exit codes: 0 the job ran (drift or not); 1 AWS refused a call; 2 bad arguments or "
+    "baseline; 3 silent: no capture layout under --capture, or fewer than --min-records "
+    "records in the window (the report is written and CaptureRecords=0 published first)."
+)
+# The tail of a path inside SageMaker's layout: .../yyyy[/mm[/dd[/hh]]].
+_DATED_FOLDER = re.compile(r"/\d{4}(/\d{2}){0,3}/*$")
 CHUNK_ROWS = 20_000
 LOG_EVERY_SECONDS = 30.0
 
@@ -61,6 +72,8 @@ class Options:
     publish: bool
     region: str | None
     endpoint_url: str | None
+    # Fewer records than this in the window is silence (EXIT_SILENT); 0 accepts none.
+    min_records: int = 1
 
     @property
     def start(self) -> datetime:
@@ -69,7 +82,9 @@ class Options:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="drift.py", description="Feature drift of endpoint data capture vs the baseline."
+        prog="drift.py",
+        description="Feature drift of endpoint data capture vs the baseline.",
+        epilog=EXIT_CODES,
     )
     p.add_argument("--capture", required=True, help="Capture folder or s3:// prefix.")
     p.add_argument(
@@ -83,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
         help="Folder or s3:// prefix for drift.json and drift.html.",
     )
     p.add_argument("--window-hours", type=float, default=24.0)
+    p.add_argument(
+        "--min-records",
+        type=int,
+        default=1,
+        help="Fewer capture records in the window exit 3 (default 1; 0: an empty window is fine).",
+    )
     p.add_argument("--end", help="Window end, ISO 8601 (default: now, UTC).")
     p.add_argument("--psi-threshold", type=float, default=0.2)
     p.add_argument("--ks-alpha", type=float, default=0.01)
@@ -98,6 +119,8 @@ def parse_options(argv: list[str] | None) -> Options:
     args = parser().parse_args(argv)
     if not args.window_hours > 0:
         raise UsageError(f"--window-hours must be positive, got {args.window_hours:g}")
+    if args.min_records < 0:
+        raise UsageError(f"--min-records must be 0 or more, got {args.min_records}")
     if not args.psi_threshold > 0:
         raise UsageError(f"--psi-threshold must be positive, got {args.psi_threshold:g}")
     if not 0 < args.ks_alpha < 1:
@@ -117,6 +140,7 @@ def parse_options(argv: list[str] | None) -> Options:
         publish=args.publish,
         region=args.region,
         endpoint_url=args.endpoint_url,
+        min_records=args.min_records,
     )
 
 
@@ -185,6 +209,7 @@ def run(options: Options, log: Callable[[str], None] = _log) -> reports.DriftRep
         counts=record_parser.counts,
         features=state.results(options.psi_threshold),
         files=len(files),
+        folders=len(source.roots),
         seconds=time.perf_counter() - began,
     )
 
@@ -283,18 +308,47 @@ def execute(options: Options, log: Callable[[str], None] = _log) -> reports.Drif
     return report
 
 
+def silence(report: reports.DriftReport, min_records: int) -> str | None:
+    """Why a run that found nothing to compare is not a success, or None."""
+    capture = report.capture
+    if not report.folders:
+        hint = (
+            f"{capture} is a dated folder inside the layout: point --capture at the folder "
+            "above the years"
+            if _DATED_FOLDER.search(capture.rstrip("/") + "/")
+            else "point --capture at the endpoint's capture folder "
+            "(s3://<bucket>/datacapture/<endpoint>/<variant>/) or the folder above it"
+        )
+        return (
+            f"no capture layout under {capture}: expected <endpoint>/<variant>/yyyy/mm/dd/hh/"
+            f"*.jsonl, the years at most two levels below --capture; {hint}"
+        )
+    used = report.counts.used
+    if used < min_records:
+        return (
+            f"{used} capture record(s) in the window, fewer than --min-records {min_records}: "
+            f"the endpoint served no captured traffic, or {capture} is not its capture "
+            "folder (pass --min-records 0 where an empty window is expected)"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         options = parse_options(argv)
-        execute(options)
+        report = execute(options)
     except (UsageError, baselines.BaselineError, CaptureNotFoundError, uri.UriError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ClientError, BotoCoreError) as exc:
         print(f"error: AWS refused a request: {exc}", file=sys.stderr)
         return EXIT_AWS
+    reason = silence(report, options.min_records)
+    if reason is not None:
+        print(f"error: {reason}", file=sys.stderr)
+        return EXIT_SILENT
     return EXIT_OK
 
 

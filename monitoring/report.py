@@ -32,11 +32,20 @@ class DriftReport:
     counts: Counts
     features: list[FeatureDrift]
     files: int
+    # Variant folders (<endpoint>/<variant>, holding the dated ones) found under capture;
+    # 0: no capture layout there at all.
+    folders: int
     seconds: float
 
     @property
     def has_records(self) -> bool:
         return bool(self.features)
+
+    @property
+    def status(self) -> str:
+        if not self.folders:
+            return "no_capture_layout"
+        return "ok" if self.has_records else "no_records"
 
     @property
     def drift_score(self) -> float | None:
@@ -62,7 +71,7 @@ class DriftReport:
         c = self.counts
         return {
             "version": REPORT_VERSION,
-            "status": "ok" if self.has_records else "no_records",
+            "status": self.status,
             "summary": self.summary,
             "capture": self.capture,
             "baseline": self.baseline,
@@ -70,6 +79,7 @@ class DriftReport:
             "window": {"start": _iso(self.start), "end": _iso(self.end)},
             "thresholds": {"psi": self.psi_threshold, "ks_alpha": self.ks_alpha},
             "records": {
+                "folders": self.folders,
                 "files": self.files,
                 "lines": c.lines,
                 "in_window": c.in_window,

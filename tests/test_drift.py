@@ -205,12 +205,109 @@ def test_the_window_excludes_records_outside_it(
     assert report["window"] == {"start": "2026-11-24T10:00:00Z", "end": "2026-11-24T12:00:00Z"}
 
 
-def test_an_empty_window_reports_no_score(tmp_path: Path, model_dir: Path) -> None:
-    (tmp_path / "capture").mkdir()
-    report = run_job(tmp_path, tmp_path / "capture", model_dir)
+def _silent_run(
+    tmp_path: Path, capture: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, dict[str, Any]]:
+    """The job's exit code, its stderr, and the report it wrote anyway."""
+    out = tmp_path / "report"
+    code = drift.main(
+        ["--capture", str(capture), "--baseline", str(model_dir), "--output", str(out),
+         "--end", END.isoformat(), *extra],
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads((out / "drift.json").read_text())
+    return code, capsys.readouterr().err, report
+
+
+def _one_error_line(err: str) -> None:
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def test_the_bucket_root_is_no_capture_layout_and_exits_3(
+    tmp_path: Path, test_rows: pd.DataFrame, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The layout sits under <bucket>/datacapture/, one level too deep to be found from
+    # the bucket: the job used to log "no capture layout", read 0 records and exit 0.
+    bucket = tmp_path / "bucket"
+    capture_frame(bucket / "datacapture", test_rows.iloc[:30])
+    code, err, report = _silent_run(tmp_path, bucket, model_dir, capsys)
+    assert code == drift.EXIT_SILENT == 3
+    _one_error_line(err)
+    assert f"no capture layout under {bucket}" in err
+    assert "point --capture at the endpoint's capture folder" in err
+    assert report["status"] == "no_capture_layout"
+    assert report["records"]["folders"] == report["records"]["used"] == 0
+
+
+def test_an_hour_folder_is_no_capture_layout_and_exits_3(
+    tmp_path: Path, test_rows: pd.DataFrame, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture_frame(tmp_path / "capture", test_rows.iloc[:30])
+    hour = END - timedelta(hours=1)
+    folder = tmp_path / "capture" / ENDPOINT / "AllTraffic" / hour.strftime("%Y/%m/%d/%H")
+    assert list(folder.glob("*.jsonl"))  # records are right there, but not in the layout
+    code, err, report = _silent_run(tmp_path, folder, model_dir, capsys)
+    assert code == 3
+    _one_error_line(err)
+    assert "is a dated folder inside the layout: point --capture at the folder above" in err
+    assert report["status"] == "no_capture_layout"
+
+
+def test_an_empty_window_exits_3_unless_allowed(
+    tmp_path: Path, test_rows: pd.DataFrame, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A capture layout, but its only traffic is two days older than the window.
+    capture_frame(tmp_path / "capture", test_rows.iloc[:30], end=END - timedelta(days=2))
+    code, err, report = _silent_run(tmp_path, tmp_path / "capture", model_dir, capsys)
+    assert code == 3
+    _one_error_line(err)
+    assert "0 capture record(s) in the window, fewer than --min-records 1" in err
     assert report["status"] == "no_records"
+    assert report["records"]["folders"] == 1
     assert report["drift_score"] is None
     assert "no records in the window" in report["summary"]
+
+    # Where an empty window is expected (a stack without traffic), the caller says so.
+    code, err, report = _silent_run(
+        tmp_path, tmp_path / "capture", model_dir, capsys, "--min-records", "0"
+    )
+    assert (code, err, report["status"]) == (0, "", "no_records")
+
+
+def test_too_few_records_is_silence_too(
+    tmp_path: Path, test_rows: pd.DataFrame, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture_frame(tmp_path / "capture", test_rows.iloc[:30])  # 10 requests
+    code, err, report = _silent_run(
+        tmp_path, tmp_path / "capture", model_dir, capsys, "--min-records", "11"
+    )
+    assert code == 3 and "10 capture record(s) in the window, fewer than" in err
+    assert report["status"] == "ok"  # the report still compares what there was
+
+
+def test_the_normal_case_still_exits_0(
+    tmp_path: Path, test_rows: pd.DataFrame, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture_frame(tmp_path / "capture", test_rows.iloc[:30])
+    code, err, report = _silent_run(tmp_path, tmp_path / "capture", model_dir, capsys)
+    assert (code, err) == (0, "")
+    assert report["status"] == "ok" and report["records"]["used"] == 10
+
+
+def test_cli_passes_exit_3_through_and_documents_it(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "capture").mkdir()
+    result = CliRunner().invoke(
+        app,
+        ["drift", "--capture", str(tmp_path / "capture"), "--baseline", str(model_dir),
+         "--output", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert "error: no capture layout under" in result.output
+    assert "Traceback" not in result.output
+    helped = CliRunner().invoke(app, ["drift", "--help"], terminal_width=200)
+    assert "3  silent: no capture layout under --capture" in helped.output
+    assert "--min-records" in helped.output
+    assert "3 silent: no capture layout" in drift.parser().format_help()
 
 
 def test_baseline_loads_from_file_dir_and_archive(tmp_path: Path, model_dir: Path) -> None:
@@ -249,8 +346,11 @@ def test_bad_baselines_are_caller_errors(
 
 @pytest.mark.parametrize(
     "extra",
-    [["--window-hours", "0"], ["--end", "yesterday"], ["--publish"], ["--ks-alpha", "2"]],
-)
+    [
+        ["--window-hours", "0"], ["--end", "yesterday"], ["--publish"], ["--ks-alpha", "2"],
+        ["--min-records", "-1"],
+    ],
+)  # fmt: skip
 def test_bad_arguments_exit_2(
     tmp_path: Path, model_dir: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -178,17 +178,54 @@ def test_metrics_are_published_to_cloudwatch(
     assert value("CaptureRecords") == report["records"]["used"]
 
 
-def test_an_empty_window_publishes_zero_records_and_no_score(
-    aws: dict[str, list[dict[str, Any]]], tmp_path: Path, model_dir: Path,
-    capsys: pytest.CaptureFixture[str],
+def _capture_records(cloudwatch: Any) -> list[float]:
+    stats = cloudwatch.get_metric_statistics(
+        Namespace=NAMESPACE, MetricName="CaptureRecords",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        StartTime=datetime.now(UTC) - timedelta(hours=1),
+        EndTime=datetime.now(UTC) + timedelta(hours=1), Period=3600, Statistics=["Sum"],
+    )["Datapoints"]  # fmt: skip
+    return [float(point["Sum"]) for point in stats]
+
+
+def test_an_empty_window_publishes_zero_records_and_no_score_and_exits_3(
+    aws: dict[str, list[dict[str, Any]]], tmp_path: Path, test_rows: pd.DataFrame,
+    model_dir: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    put_capture(test_rows.iloc[:30], datetime.now(UTC) - timedelta(days=3))
     code = drift.main(
         ["--capture", f"s3://{BUCKET}/capture", "--baseline", str(model_dir),
          "--output", str(tmp_path / "out"), "--publish", "--namespace", NAMESPACE,
          "--endpoint-name", ENDPOINT],
     )  # fmt: skip
-    assert code == 0
-    found = _metrics(boto3.client("cloudwatch"))
-    assert set(found) == {"CaptureRecords", "MalformedRecords"}
-    assert "no capture records in the window" in capsys.readouterr().out
+    assert code == drift.EXIT_SILENT
+    cloudwatch = boto3.client("cloudwatch")
+    # CaptureRecords=0 is published before the exit: the drift-silent alarm watches it.
+    assert set(_metrics(cloudwatch)) == {"CaptureRecords", "MalformedRecords"}
+    assert _capture_records(cloudwatch) == [0.0]
+    out, err = capsys.readouterr()
+    assert "no capture records in the window" in out
+    assert err.startswith("error: 0 capture record(s) in the window") and "Traceback" not in err
     assert read_report(tmp_path / "out")["status"] == "no_records"
+
+
+@pytest.mark.parametrize("where", ["bucket root", "hour folder"])
+def test_a_wrong_prefix_publishes_zero_records_and_exits_3(
+    aws: dict[str, list[dict[str, Any]]], tmp_path: Path, test_rows: pd.DataFrame,
+    model_dir: Path, capsys: pytest.CaptureFixture[str], where: str,
+) -> None:  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    key = put_capture(test_rows.iloc[:30], now - timedelta(minutes=10), prefix="datacapture")
+    capture = (
+        f"s3://{BUCKET}/" if where == "bucket root" else f"s3://{BUCKET}/{key.rsplit('/', 1)[0]}/"
+    )
+    code = drift.main(
+        ["--capture", capture, "--baseline", str(model_dir), "--output", str(tmp_path / "out"),
+         "--end", now.isoformat(), "--publish", "--namespace", NAMESPACE,
+         "--endpoint-name", ENDPOINT],
+    )  # fmt: skip
+    assert code == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no capture layout under {capture}") and err.count("\n") == 1
+    assert _capture_records(boto3.client("cloudwatch")) == [0.0]
+    assert read_report(tmp_path / "out")["status"] == "no_capture_layout"

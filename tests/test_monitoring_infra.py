@@ -23,6 +23,7 @@ import pytest
 from conftest import KMS_KEY, REPO, ROLE, ROLE_POLICY, PlannedStack
 from pulumi.runtime import rpc
 
+from infra.components.endpoint_monitoring import silent_alarm_window
 from infra.config.settings import MonitoringSettings, ServingSettings
 from infra.plan import runner
 from infra.plan.mocks import PLAN_ACCOUNT_ID, RecordedResource, RecordingMonitor
@@ -142,6 +143,10 @@ class Monitoring:
     @property
     def drift_alarm(self) -> RecordedResource:
         return self.alarm("drift")
+
+    @property
+    def silent_alarm(self) -> RecordedResource | None:
+        return self.named(ALARM, f"{self.endpoint_name}-drift-silent")
 
     @property
     def drift_pipeline(self) -> RecordedResource:
@@ -266,6 +271,11 @@ def staging_schedule_off() -> Monitoring:
 
 
 @pytest.fixture(scope="module")
+def staging_weekly() -> Monitoring:
+    return _plan_with("staging", "monitoring", {"driftSchedule": "cron(0 3 ? * MON *)"})
+
+
+@pytest.fixture(scope="module")
 def staging_without_capture() -> Monitoring:
     return _plan_with("staging", "serving", {"dataCapturePercent": 0})
 
@@ -351,7 +361,7 @@ def test_the_stack_key_lets_cloudwatch_alarms_use_the_encrypted_topic(
 
 def test_every_alarm_notifies_the_topic_and_names_the_endpoint(monitoring: Monitoring) -> None:
     alarms = monitoring.alarms
-    expected = 3 if monitoring.planned.stack == "dev" else 6
+    expected = 3 if monitoring.planned.stack == "dev" else 7
     assert len(alarms) == expected
     for alarm in alarms:
         inputs = alarm.inputs
@@ -411,6 +421,68 @@ def test_drift_alarm_fires_on_drift_score_once_per_scheduled_run(drifting: Monit
     assert alarm["threshold"] == drifting.settings.drift_psi_threshold
     assert alarm["period"] == SCHEDULE_SECONDS[drifting.settings.drift_schedule]
     assert alarm["treatMissingData"] == "ignore"
+
+
+def test_drift_silent_alarm_fires_when_runs_report_no_captured_records(
+    drifting: Monitoring,
+) -> None:
+    silent = drifting.silent_alarm
+    assert silent is not None
+    alarm = silent.inputs
+    assert alarm["namespace"] == f"MLOpsKit/{drifting.prefix}"
+    assert alarm["metricName"] == "CaptureRecords"
+    assert alarm["dimensions"] == {"EndpointName": drifting.endpoint_name}
+    assert (alarm["statistic"], alarm["comparisonOperator"], alarm["threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    # Two scheduled runs in a row: one late run does not alarm; a job that never runs
+    # publishes nothing, and missing data is silence.
+    assert alarm["period"] == SCHEDULE_SECONDS[drifting.settings.drift_schedule]
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 2
+    assert alarm["treatMissingData"] == "breaching"
+    assert "no captured records" in alarm["alarmDescription"]
+    # Silence is not drift: it alerts people and never starts retraining.
+    assert alarm["alarmActions"] == [drifting.topic_arn]
+    silent_arn = arn("cloudwatch", f"alarm:{alarm['name']}")
+    assert silent_arn not in json.dumps(drifting.retrain_rule.inputs["eventPattern"])
+
+
+def test_no_drift_silent_alarm_where_nothing_runs_on_its_own(
+    staging_schedule_off: Monitoring, staging_without_capture: Monitoring
+) -> None:
+    # The schedule is off: the pipeline runs only by hand, so silence is expected.
+    assert staging_schedule_off.silent_alarm is None
+    assert staging_schedule_off.drift_alarm
+    # No capture: no drift job at all.
+    assert staging_without_capture.silent_alarm is None
+
+
+def test_a_schedule_cloudwatch_cannot_span_twice_gets_no_drift_silent_alarm(
+    staging_weekly: Monitoring,
+) -> None:
+    assert staging_weekly.silent_alarm is None
+    assert staging_weekly.drift_alarm
+
+
+@pytest.mark.parametrize(
+    ("schedule", "window"),
+    [
+        ("rate(1 hour)", (3600, 2)),
+        ("rate(1 day)", (86400, 2)),
+        ("rate(30 minutes)", (1800, 2)),
+        ("rate(3 days)", (86400, 6)),  # 6 days: CloudWatch's limit is 7
+        ("rate(4 days)", None),
+        ("cron(0 3 * * ? *)", (86400, 2)),  # daily, or more often: two days
+        ("cron(0 3 ? * MON *)", None),  # weekly: two runs span 14 days
+        ("cron(0 3 1 * ? *)", None),
+    ],
+)
+def test_the_drift_silent_window_spans_two_runs_within_cloudwatchs_limits(
+    schedule: str, window: tuple[int, int] | None
+) -> None:
+    assert silent_alarm_window(schedule) == window
 
 
 def test_drift_alarm_period_matches_each_stacks_schedule(plan_of: Any, raw_config: Any) -> None:
@@ -817,7 +889,13 @@ def test_dashboard_draws_drift_per_feature_and_instances_only_where_they_exist(
     assert sorted(features.elements()) == sorted(FEATURES)
     assert all(count == 1 for count in features.values())
     assert [line.name for line in drift].count("DriftScore") == 1
-    assert {line.name for line in drift} == {"FeaturePSI", "DriftScore"}
+    assert [line.name for line in drift].count("CaptureRecords") == 1
+    assert {line.name for line in drift} == {
+        "FeaturePSI",
+        "DriftScore",
+        "CaptureRecords",
+        "MalformedRecords",
+    }
     assert {"CPUUtilization", "MemoryUtilization"} <= {line.name for line in instance}
 
 
@@ -872,7 +950,7 @@ def test_monitoring_resources_live_under_the_component_and_the_topic_under_its_o
     if monitoring.planned.stack == "dev":
         assert alarms == [] and len(owned) == 1
     else:
-        assert len(alarms) == 3 and len(owned) == 6
+        assert len(alarms) == 4 and len(owned) == 7
         owned += [monitoring.drift_pipeline, monitoring.drift_schedule]
         for suffix in MONITORING_ROLES:
             policies = monitoring.role_policies(suffix)
@@ -913,7 +991,7 @@ def test_both_components_register_their_outputs(
     registered = component_outputs[MONITORING]
     assert registered["dashboardName"] == "churn-staging"
     assert sorted(registered["alarmNames"]) == sorted(
-        f"churn-staging-endpoint-{kind}" for kind in ("cpu", "memory", "drift")
+        f"churn-staging-endpoint-{kind}" for kind in ("cpu", "memory", "drift", "drift-silent")
     )
 
 

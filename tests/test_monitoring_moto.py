@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from moto import mock_aws
 from demo.planned import put_metric_alarm_request
 from infra.config.loader import settings_from_config
 from infra.plan.project import load_stack_config
+from monitoring import drift
 from promotion.gates import no_alarm_firing
 
 REGION = "eu-west-1"
@@ -60,7 +62,7 @@ def test_every_planned_alarm_is_a_valid_request_and_reads_back(aws: Any, plan_of
 
     stored = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert set(stored) == {r["AlarmName"] for r in requests}
-    assert len(stored) == 6  # 5xx, 4xx, latency, cpu, memory, drift
+    assert len(stored) == 7  # 5xx, 4xx, latency, cpu, memory, drift, drift-silent
     topic = prod.outputs["alertsTopicArn"]
     for request in requests:
         alarm = stored[request["AlarmName"]]
@@ -118,6 +120,43 @@ def test_drift_metrics_publish_and_the_drift_alarm_blocks_promotion(aws: Any, pl
     assert gate.detail == "in ALARM: churn-staging-endpoint-drift"
 
 
+def test_a_silent_drift_run_publishes_what_the_drift_silent_alarm_reads_as_breaching(
+    aws: Any, plan_of: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    cloudwatch, _ = aws
+    _apply_alarms(cloudwatch, plan_of("staging"))
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=["churn-staging-endpoint-drift-silent"])[
+        "MetricAlarms"
+    ]
+    bucket = "churn-staging-capture"
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    # The drift pipeline's arguments, with a capture prefix that holds nothing.
+    code = drift.main(
+        ["--capture", f"s3://{bucket}/datacapture/churn-staging-endpoint/AllTraffic/",
+         "--baseline", str(model_dir), "--output", str(tmp_path / "out"), "--region", REGION,
+         "--namespace", alarm["Namespace"], "--endpoint-name", "churn-staging-endpoint",
+         "--publish"],
+    )  # fmt: skip
+    assert code == drift.EXIT_SILENT
+    # moto does not evaluate alarms: read the alarm's own metric query, as CloudWatch would.
+    now = datetime.now(UTC)
+    points = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"],
+        StartTime=now - timedelta(seconds=alarm["Period"] * alarm["EvaluationPeriods"]),
+        EndTime=now + timedelta(minutes=1),
+        Period=alarm["Period"],
+        Statistics=[alarm["Statistic"]],
+    )["Datapoints"]
+    assert [p[alarm["Statistic"]] for p in points] == [0.0]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] > 0.0
+    # No run at all: no datapoint, which the alarm treats as breaching too.
+    assert alarm["TreatMissingData"] == "breaching"
+
+
 def _alarm_state_change(alarm_name: str, state: str) -> dict[str, str]:
     """A PutEvents entry shaped as CloudWatch's alarm state-change event."""
     return {
@@ -141,6 +180,7 @@ def _alarm_state_change(alarm_name: str, state: str) -> dict[str, str]:
         ("churn-staging-endpoint-drift", "OK", False),
         ("churn-staging-endpoint-drift", "INSUFFICIENT_DATA", False),
         ("churn-staging-endpoint-5xx-rate", "ALARM", False),
+        ("churn-staging-endpoint-drift-silent", "ALARM", False),
         ("churn-prod-endpoint-drift", "ALARM", False),
     ],
 )

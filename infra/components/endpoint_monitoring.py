@@ -2,6 +2,7 @@
 
     alarms --> alerts topic (e-mail)
     drift schedule --> drift pipeline --> DriftScore / FeaturePSI metrics --> drift alarm
+                                      --> CaptureRecords --> drift-silent alarm
     drift alarm (ALARM) --> EventBridge rule --> training pipeline (off in prod by default)
 
 Operational alarms (5XX/4XX rates, p99 latency) are the endpoint's rollback alarms, created
@@ -13,6 +14,8 @@ captured traffic, so a stack without data capture (serverless dev) gets no drift
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +49,11 @@ from training.packaging import FRAMEWORK_VERSION
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 DRIFT_VOLUME_GB = 30
 DRIFT_MAX_RUNTIME_SECONDS = 2 * 60 * 60
+# CloudWatch: a period is at most a day; periods x period at most 7 days (1 day when the
+# period is under an hour).
+MAX_PERIOD_SECONDS = 86400
+_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|hour|day)s?\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
             self._instance_alarms(name)
 
         self.drift_pipeline = self.drift_schedule = self.retrain_rule = None
+        # No capture, no drift job (and so no drift or drift-silent alarm).
         drift = serving.data_capture_percent > 0
         if drift:
             scope = self._scope()
@@ -323,6 +332,46 @@ class EndpointMonitoring(pulumi.ComponentResource):
             # the alarm keeps its state through them instead of flapping.
             treat_missing_data="ignore",
         )
+        self._drift_silent_alarm(name)
+
+    def _drift_silent_alarm(self, name: str) -> None:
+        """ALARM when the scheduled drift job reports no captured records: it is not
+        running, reads the wrong prefix, or the endpoint serves no captured traffic. The
+        drift alarm cannot tell: it ignores missing data and so stays OK forever."""
+        monitoring, naming = self._args.settings.monitoring, self._args.where.naming
+        if monitoring.drift_schedule_enabled is False:
+            return  # nothing runs on its own, so silence is expected
+        window = silent_alarm_window(monitoring.drift_schedule)
+        if window is None:
+            # A schedule CloudWatch cannot watch over two runs (slower than every 3.5 days,
+            # or a cron() that is not at least daily): no alarm rather than a false one.
+            pulumi.log.warn(
+                f"{naming.endpoint}: no drift-silent alarm for driftSchedule "
+                f"{monitoring.drift_schedule!r}; CloudWatch cannot span two of its runs",
+                resource=self,
+            )
+            return
+        period, periods = window
+        self._alarm(
+            name,
+            "drift-silent",
+            f"the drift job ({monitoring.drift_schedule}) reported no captured records for "
+            f"{_duration(period * periods)}: it is not running, its capture prefix is wrong, "
+            "or the endpoint served no captured traffic; see the drift pipeline's executions",
+            namespace=naming.metrics_namespace,
+            metric_name="CaptureRecords",
+            dimensions={"EndpointName": naming.endpoint},
+            statistic="Sum",
+            period=period,
+            # Every period silent, over at least two scheduled runs: one late run does not
+            # alarm, and a run's datapoint never straddles the whole window.
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            comparison_operator="LessThanThreshold",
+            threshold=1,
+            # A job that never runs publishes nothing: that is silence too.
+            treat_missing_data="breaching",
+        )
 
     def _retrain_on_drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
         args, settings, naming = self._args, self._args.settings, self._args.where.naming
@@ -367,6 +416,34 @@ class EndpointMonitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.retrain_role.policies),
         )
+
+
+def silent_alarm_window(expression: str) -> tuple[int, int] | None:
+    """(period, periods) of an alarm that spans at least two runs of a schedule; None when
+    CloudWatch cannot evaluate that long, or a cron() may run less than daily."""
+    rate = _RATE.match(expression)
+    if rate is not None:
+        interval = int(rate["value"]) * _UNIT_SECONDS[rate["unit"]]
+    else:
+        # cron(minutes hours day-of-month month day-of-week year): at least daily only
+        # when no day, month or weekday is singled out.
+        fields = expression.removeprefix("cron(").removesuffix(")").split()
+        day, month, weekday = fields[2:5] if len(fields) == 6 else ("", "", "")
+        if day not in ("*", "?") or month != "*" or weekday not in ("*", "?"):
+            return None
+        interval = MAX_PERIOD_SECONDS
+    period = min(interval, MAX_PERIOD_SECONDS)
+    periods = math.ceil(2 * interval / period)
+    longest = MAX_PERIOD_SECONDS if period < 3600 else 7 * MAX_PERIOD_SECONDS
+    return (period, periods) if period * periods <= longest else None
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} day(s)"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
 
 
 def _drift_definition(

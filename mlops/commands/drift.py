@@ -24,6 +24,10 @@ def drift_command(
         str, typer.Option("--output", help="Folder or s3:// prefix for drift.json/.html.")
     ] = "runs/local/drift",
     window_hours: Annotated[float, typer.Option(help="Hours of capture to compare.")] = 24.0,
+    min_records: Annotated[
+        int,
+        typer.Option(help="Fewer capture records in the window exit 3 (0: empty is fine)."),
+    ] = 1,
     end: Annotated[
         str | None, typer.Option(help="Window end, ISO 8601 (default: now, UTC).")
     ] = None,
@@ -39,12 +43,21 @@ def drift_command(
     region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
     endpoint_url: EndpointUrlOption = None,
 ) -> None:
-    """Compare a window of endpoint data capture with the model's training baseline."""
+    """Compare a window of endpoint data capture with the model's training baseline.
+
+    Exit codes:
+      0  the job ran (drift or not)
+      1  AWS refused a call
+      2  bad arguments or baseline
+      3  silent: no capture layout under --capture, or fewer than --min-records
+         records in the window (report written, CaptureRecords=0 published)
+    """
     from monitoring import drift as drift_job
 
     argv = [
         "--capture", capture, "--baseline", baseline, "--output", output,
-        "--window-hours", str(window_hours), "--psi-threshold", str(psi_threshold),
+        "--window-hours", str(window_hours), "--min-records", str(min_records),
+        "--psi-threshold", str(psi_threshold),
         "--ks-alpha", str(ks_alpha), "--publish" if publish else "--no-publish",
     ]  # fmt: skip
     for flag, value in (
@@ -56,7 +69,7 @@ def drift_command(
     ):
         if value is not None:
             argv += [flag, value]
-    # The job's own exit codes: 0 when it ran (drift or not), 2 for caller errors.
+    # The job's own exit codes (see the docstring), passed through.
     code = drift_job.main(argv)
     if code:
         raise typer.Exit(code=code)
