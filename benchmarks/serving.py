@@ -12,7 +12,10 @@ run, side by side:
    encoder (what the container would do without our handler);
 3. the local server's p50/p99 latency, requests per second and error count at
    concurrency 1, 8 and 32, each a bounded run against 127.0.0.1. The server runs in its
-   own process (``mlops serve``), so the load generator does not share its interpreter.
+   own process (``mlops serve``, default limits), so the load generator does not share its
+   interpreter. Requests the server sheds (503) are counted apart from errors, and their
+   client waits the Retry-After before its next request. ``benchmarks.overload`` compares
+   shedding on and off at higher load.
 
 Timings are medians of interleaved repetitions (handler and floor alternate), which keeps
 CPU frequency changes and background noise from favouring either side.
@@ -64,6 +67,7 @@ class LoadResult:
     concurrency: int
     requests: int
     errors: int
+    shed: int
     p50_ms: float
     p99_ms: float
     rps: float
@@ -152,35 +156,46 @@ def bench_handler(
     return results
 
 
-async def _load(url: str, body: str, concurrency: int, seconds: float) -> LoadResult:
-    latencies: list[float] = []
-    errors = 0
+async def drive(url: str, body: str, concurrency: int, seconds: float) -> dict[str, list[float]]:
+    """Latencies by outcome ("200", "503", "error") from ``concurrency`` closed-loop clients
+    posting ``body`` as CSV. A shed client waits the Retry-After, as a good client does."""
+    outcomes: dict[str, list[float]] = {"200": [], "503": [], "error": []}
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
 
-        async def worker() -> None:
-            nonlocal errors
+        async def one_client() -> None:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
                 try:
                     response = await client.post(
                         "/invocations", content=body, headers={"Content-Type": "text/csv"}
                     )
-                    if response.status_code != 200:
-                        errors += 1
                 except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - start)
+                    outcomes["error"].append(time.perf_counter() - start)
+                    continue
+                status = str(response.status_code)
+                outcomes[status if status in outcomes else "error"].append(
+                    time.perf_counter() - start
+                )
+                if response.status_code == 503:
+                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return outcomes
+
+
+async def _load(url: str, body: str, concurrency: int, seconds: float) -> LoadResult:
+    started = time.perf_counter()
+    outcomes = await drive(url, body, concurrency, seconds)
+    elapsed = time.perf_counter() - started
+    latencies = [t for samples in outcomes.values() for t in samples]
     ordered = sorted(latencies)
     return LoadResult(
         concurrency=concurrency,
         requests=len(latencies),
-        errors=errors,
+        errors=len(outcomes["error"]),
+        shed=len(outcomes["503"]),
         p50_ms=statistics.median(ordered) * 1000,
         p99_ms=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000,
         rps=len(latencies) / elapsed,
@@ -232,16 +247,17 @@ def report(
     console.print(table)
 
     load = Table(title="Local server (mlops serve), 1-row CSV requests on 127.0.0.1")
-    for column in ("concurrency", "requests", "errors", "p50 ms", "p99 ms", "req/s"):
+    for column in ("concurrency", "requests", "errors", "shed (503)", "p50 ms", "p99 ms", "req/s"):
         load.add_column(column, justify="right")
-    for r in load_results:
+    for level in load_results:
         load.add_row(
-            str(r.concurrency),
-            str(r.requests),
-            str(r.errors),
-            f"{r.p50_ms:.2f}",
-            f"{r.p99_ms:.2f}",
-            f"{r.rps:.0f}",
+            str(level.concurrency),
+            str(level.requests),
+            str(level.errors),
+            str(level.shed),
+            f"{level.p50_ms:.2f}",
+            f"{level.p99_ms:.2f}",
+            f"{level.rps:.0f}",
         )
     console.print(load)
 
