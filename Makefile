@@ -14,7 +14,7 @@ CONTAINER_VENV := .venv-container
 CONTAINER_STAMP := $(CONTAINER_VENV)/.installed
 CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
-.PHONY: demo plan train serve bench bench-drift wheelhouse container-env test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-overload bench-drift wheelhouse container-env test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ serve: $(STAMP)
 ## bench: serving benchmark (handler vs predict floor, toolkit codec, server load); ~1 minute
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving --json build/bench/serving.json
+
+## bench-overload: local server at concurrency 8 and 64, load shedding on and off; ~7 minutes
+bench-overload: $(STAMP)
+	$(BIN)/python -m benchmarks.overload --json build/bench/overload.json
 
 ## bench-drift: drift job on 1,000,000 capture records, against evidently's drift preset; ~4 minutes
 bench-drift: $(STAMP)
