@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from conftest import REPO
+from hostile_stack_files import HOSTILE, LONG_STACK, LONG_STACK_SAYS, HostileFile, expected
+from typer.testing import CliRunner
 
 from infra.config.loader import ConfigError, settings_from_config
 from infra.config.settings import EndpointKind, Environment
+from infra.plan.project import ProjectError, load_stack_config
+from mlops.cli import app
 
 Raw = dict[str, str]
 
@@ -205,3 +212,108 @@ def test_settings_are_frozen(raw_config: Callable[[str], Raw]) -> None:
     settings = settings_from_config(raw_config("dev"), project="mlops-kit", stack="dev")
     with pytest.raises(ValueError, match="frozen"):
         settings.storage.force_destroy = False  # type: ignore[misc]
+
+
+def test_a_stack_name_too_long_for_aws_is_named_briefly(raw_config: Callable[[str], Raw]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_config(raw_config("dev"), project="mlops-kit", stack=LONG_STACK)
+    assert str(caught.value).startswith(
+        "invalid config for stack 'aaaaaaaaaaaaaaaaaaaaaaaa...' (300 characters):\n"
+    )
+    assert caught.value.problems == [LONG_STACK_SAYS]
+
+
+# --- the stack file itself -----------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the repo's project and stack files, safe to break."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: h.id)
+def test_a_hostile_stack_file_is_refused_before_any_setting_is_read(
+    project: Path, hostile: HostileFile
+) -> None:
+    (project / "Pulumi.dev.yaml").write_bytes(hostile.content)
+    with pytest.raises(ProjectError) as caught:
+        load_stack_config(project, "dev")
+    assert str(caught.value).startswith(expected(hostile)), caught.value
+    assert "\n" not in str(caught.value)
+
+
+def test_a_stack_name_is_checked_before_it_becomes_a_file_name(project: Path) -> None:
+    # 300 characters made Path.is_file() raise ENAMETOOLONG: a "program failure" before.
+    with pytest.raises(ProjectError) as caught:
+        load_stack_config(project, LONG_STACK)
+    assert isinstance(caught.value, ConfigError)
+    assert caught.value.problems == [LONG_STACK_SAYS]
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ("123456789012", "123456789012"),  # plain digits: YAML's number is the same text
+        ("'012345670123'", "012345670123"),  # quoted: text, leading zero and all
+        ("'2024-01-01'", "2024-01-01"),
+        ("!!str 2024-01-01", "2024-01-01"),
+    ],
+)
+def test_unambiguous_scalars_read_as_written(project: Path, value: str, read: str) -> None:
+    path = project / "Pulumi.dev.yaml"
+    path.write_text(path.read_text() + f"  mlops:accountId: {value}\n")
+    assert load_stack_config(project, "dev").values["mlops:accountId"] == read
+
+
+def test_merge_keys_and_anchors_are_plain_yaml_and_still_read(project: Path) -> None:
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text().replace("  mlops:tags:\n", "  mlops:tags: &tags\n")
+    path.write_text(text + "  pulumi:copy:\n    <<: *tags\n    extra: x\n")
+    values = load_stack_config(project, "dev").values
+    assert json.loads(values["pulumi:copy"]) == {
+        "team": "ml-platform",
+        "cost-center": "ml-dev",
+        "extra": "x",
+    }
+
+
+def _commands(stack: str) -> dict[str, list[str]]:
+    """Every command that reads a stack file, pointed at ``stack``. None gets as far as AWS:
+    each reads and validates the file first."""
+    decide = ["--approver", "ci", "--reason", "test", "--dry-run"]
+    nowhere = ["--endpoint-url", "http://127.0.0.1:9"]
+    return {
+        "plan": ["plan", "--stack", stack],
+        "promote --to": ["promote", "--to", stack, *decide, *nowhere],
+        "promote --from": ["promote", "--to", "staging", "--from", stack, *decide, *nowhere],
+        "rollback": ["rollback", "--stack", stack, *decide, *nowhere],
+        "verify-endpoint": [
+            "verify-endpoint",
+            "--stack",
+            stack,
+            "--expected-config",
+            "x",
+            *nowhere,
+        ],
+        "pipeline run": ["pipeline", "run", "--stack", stack, *nowhere],
+    }
+
+
+@pytest.mark.parametrize("command", list(_commands("dev")))
+@pytest.mark.parametrize("hostile", [*HOSTILE, None], ids=lambda h: h.id if h else "long-name")
+def test_every_command_that_reads_a_stack_file_refuses_it_in_one_line(
+    project: Path, command: str, hostile: HostileFile | None
+) -> None:
+    stack, gist = ("dev", hostile.gist) if hostile else (LONG_STACK, "(300 characters)")
+    if hostile is not None:
+        (project / "Pulumi.dev.yaml").write_bytes(hostile.content)
+    args = [*_commands(stack)[command], "--project-dir", str(project)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.output.startswith("error: ") and result.output.count("error:") == 1
+    assert gist in result.output, result.output
+    assert "Traceback" not in result.output

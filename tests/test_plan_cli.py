@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from hostile_stack_files import HOSTILE, LONG_STACK, LONG_STACK_SAYS, HostileFile, expected
 from typer.testing import CliRunner
 
 import infra.plan.runner as runner
@@ -134,3 +135,60 @@ def test_console_script_runs_outside_pytest() -> None:
     assert completed.returncode == 1
     assert "unknown stack 'nope'" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+# --- hostile stack files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: h.id)
+def test_a_hostile_stack_file_gets_one_line_naming_the_cause(
+    project: Path, hostile: HostileFile
+) -> None:
+    (project / "Pulumi.dev.yaml").write_bytes(hostile.content)
+    result = cli.invoke(app, ["plan", "--project-dir", str(project), "--stack", "dev"])
+    # exit 1 from fail(), never an exception escaping (CliRunner would swallow its traceback)
+    # and never EXIT_IF_RUN, which a loader that runs tags would return.
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.output.startswith(f"error: {expected(hostile)}"), result.output
+    assert result.output.count("\n") == 1, result.output
+    assert "Traceback" not in result.output
+    assert "the Pulumi program failed" not in result.output
+
+
+def test_a_stack_name_too_long_for_aws_is_a_config_error(project: Path) -> None:
+    result = cli.invoke(app, ["plan", "--project-dir", str(project), "--stack", LONG_STACK])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output == (
+        "error: invalid config for stack 'aaaaaaaaaaaaaaaaaaaaaaaa...' (300 characters):\n"
+        f"  - {LONG_STACK_SAYS}\n"
+    )
+
+
+@pytest.mark.parametrize("case", ["lists-20000-deep", "long-stack-name"])
+def test_hostile_input_prints_no_traceback_in_a_real_process(project: Path, case: str) -> None:
+    stack = "dev"
+    if case == "long-stack-name":
+        stack = LONG_STACK
+    else:
+        (hostile,) = [h for h in HOSTILE if h.id == case]
+        (project / "Pulumi.dev.yaml").write_bytes(hostile.content)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops.cli",
+            "plan",
+            "--stack",
+            stack,
+            "--project-dir",
+            str(project),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: ") and "Traceback" not in completed.stderr
+    assert "the Pulumi program failed" not in completed.stderr

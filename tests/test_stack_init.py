@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from hostile_stack_files import HOSTILE, LONG_STACK, HostileFile, expected
 from typer.testing import CliRunner
 
 from infra.config.loader import ConfigError, settings_from_config
@@ -61,8 +62,8 @@ def _settings(project: Path, stack: str) -> Settings:
     return settings_from_config(config.values, project=config.project, stack=stack)
 
 
-def _stack_files(project: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(project.glob("Pulumi.*.yaml"))}
+def _stack_files(project: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(project.glob("Pulumi.*.yaml"))}
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -276,3 +277,46 @@ def test_the_offline_plan_of_a_generated_stack_succeeds(project: Path, preset: s
     assert f"churn-{name}-data-{PLAN_ACCOUNT_ID}-eu-west-1" in buckets
     # No model yet, so no endpoint.
     assert not plan.of_type("aws:sagemaker/endpoint:Endpoint")
+
+
+# --- hostile presets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: h.id)
+def test_a_hostile_preset_is_refused_with_one_line_and_nothing_written(
+    project: Path, hostile: HostileFile
+) -> None:
+    (project / "Pulumi.dev.yaml").write_bytes(hostile.content)
+    before = _stack_files(project)
+    result = CliRunner().invoke(
+        app, ["stack", "init", "--project-dir", str(project), *_required("team-a-dev")]
+    )
+    # 1 from fail(), not an escaped exception, nor EXIT_IF_RUN from a tag that was run.
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    says = (
+        "Pulumi.dev.yaml has no 'config:' mapping to start from"
+        if hostile.id == "not-a-mapping"
+        else f"the dev preset: {expected(hostile)}"
+    )
+    assert result.output.startswith(f"error: {says}"), result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert _stack_files(project) == before
+    assert not [p for p in project.iterdir() if p.name.startswith(".")]
+
+
+def test_a_stack_name_too_long_for_aws_is_named_briefly(project: Path) -> None:
+    code, output = _init(project, *_required(LONG_STACK))
+    assert code == 1
+    assert output == (
+        "error: --name: stack name 'aaaaaaaaaaaaaaaaaaaaaaaa...' (300 characters) cannot be "
+        "used in AWS resource names: use up to 32 lowercase letters, digits and hyphens\n"
+    )
+
+
+def test_text_that_yaml_would_read_as_a_date_is_written_quoted(project: Path) -> None:
+    code, output = _init(project, *_required(profile="2024-01-01"), "--skip-profile-check")
+    assert code == 0, output
+    written = (project / "Pulumi.team-a-prod.yaml").read_text()
+    assert "  aws:profile: '2024-01-01'\n" in written
+    assert load_stack_config(project, "team-a-prod").values["aws:profile"] == "2024-01-01"

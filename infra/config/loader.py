@@ -41,9 +41,17 @@ class ConfigError(Exception):
 
     def __init__(self, stack: str, problems: list[str]) -> None:
         self.stack = stack
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid config for stack '{stack}':\n{lines}")
+        # A 300-character stack name, repeated in each line, would hide the problem.
+        self.problems = [p.replace(f"'{stack}'", shown_name(stack)) for p in problems]
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid config for stack {shown_name(stack)}:\n{lines}")
+
+
+def shown_name(stack: str) -> str:
+    """The stack name quoted, cut short when it is absurdly long (it is repeated in errors)."""
+    if len(stack) <= 40:
+        return f"'{stack}'"
+    return f"'{stack[:24]}...' ({len(stack)} characters)"
 
 
 def settings_from_config(raw: Mapping[str, str], *, project: str, stack: str) -> Settings:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from infra.config import validators
+from infra.config.loader import ConfigError
+from infra.stack_yaml import StackYamlError, load_file
 
 PROJECT_FILE = "Pulumi.yaml"
 # What the plan shows in place of a value it cannot decrypt without the Pulumi CLI.
@@ -20,6 +22,11 @@ SECRET_PLACEHOLDER = "[secret]"
 
 class ProjectError(Exception):
     """The project or stack file is missing or malformed."""
+
+
+class StackNameError(ProjectError, ConfigError):
+    """A stack name the kit cannot use: a config error, and a ProjectError for the callers
+    that look stack files up by name (promotion, stack references)."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,23 @@ def available_stacks(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+def check_stack_name(stack: str) -> None:
+    """Refuse a name before it becomes a file name: every physical name embeds it, and a
+    300-character one is not even a file name the OS accepts (ENAMETOOLONG)."""
+    try:
+        validators.stack_name(stack)
+    except ValueError as exc:
+        raise StackNameError(stack, [f"stack name: {exc}"]) from None
+
+
 def stack_file(project_dir: Path, stack: str) -> Path:
+    check_stack_name(stack)
     path = project_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:
+        raise ProjectError(f"cannot look for {path}: {exc.strerror}") from None
+    if not found:
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise ProjectError(
             f"unknown stack '{stack}': no {path.name} in {project_dir} (stacks: {known})"
@@ -60,11 +81,15 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
 def parse_stack_config(
     project_dir: Path, stack: str, path: Path, stack_doc: dict[str, Any]
 ) -> StackConfig:
-    """The config a stack document gives the program (also for a document not yet written)."""
+    """The config a stack document gives the program (also for a document not yet written).
+    ``stack_doc`` may come from a round-trip edit rather than ``load_file``, so its shape is
+    checked here too."""
     project_doc = _read_yaml(project_dir / PROJECT_FILE)
     project = project_doc.get("name")
     if not isinstance(project, str) or not project:
         raise ProjectError(f"{project_dir / PROJECT_FILE}: 'name' is missing")
+    if not isinstance(stack_doc, dict):
+        raise ProjectError(f"{path.name} must be a YAML mapping at the top level")
     config = stack_doc.get("config") or {}
     if not isinstance(config, dict):
         raise ProjectError(f"{path.name}: 'config' must be a mapping of key: value")
@@ -72,19 +97,32 @@ def parse_stack_config(
     values: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in {**_project_defaults(project_doc, project), **config}.items():
+        if not isinstance(key, str):
+            raise ProjectError(f"{path.name}: config key {key!r} is not text; quote it")
         full_key = key if ":" in key else f"{project}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full_key] = SECRET_PLACEHOLDER
             secret_keys.append(full_key)
+        elif isinstance(value, str):
+            values[full_key] = value
         else:
-            values[full_key] = value if isinstance(value, str) else json.dumps(value)
+            try:
+                values[full_key] = json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ProjectError(
+                    f"{path.name}: {full_key}: {exc}; stack files hold plain text, numbers, "
+                    "true/false, lists and mappings"
+                ) from None
     return StackConfig(project, stack, path, values, tuple(secret_keys))
 
 
 def _project_defaults(project_doc: dict[str, Any], project: str) -> dict[str, Any]:
     """Values declared in Pulumi.yaml's ``config:`` block (``value:`` or ``default:``)."""
+    declared = project_doc.get("config") or {}
+    if not isinstance(declared, dict):
+        raise ProjectError(f"{PROJECT_FILE}: 'config' must be a mapping of key: settings")
     defaults: dict[str, Any] = {}
-    for key, spec in (project_doc.get("config") or {}).items():
+    for key, spec in declared.items():
         if isinstance(spec, dict):
             for field in ("value", "default"):
                 if field in spec:
@@ -97,11 +135,11 @@ def _project_defaults(project_doc: dict[str, Any], project: str) -> dict[str, An
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_file(path)
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ProjectError(f"{path.name} is not valid YAML: {exc}") from None
+    except StackYamlError as exc:
+        raise ProjectError(str(exc)) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

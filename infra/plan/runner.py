@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -21,7 +20,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from infra.plan.mocks import PLAN_ACCOUNT_ID, AwsMocks, RecordedResource, RecordingMonitor
-from infra.plan.project import StackConfig, find_project_dir, load_stack_config
+from infra.plan.project import StackConfig
 from infra.plan.references import UnresolvedReferenceError, predicted_outputs
 
 Program = Callable[[], None]
@@ -62,13 +61,6 @@ def default_program() -> None:
     from infra.program import main
 
     main()
-
-
-def plan_stack(
-    stack: str, *, project_dir: Path | None = None, program: Program | None = None
-) -> Plan:
-    config = load_stack_config(find_project_dir(project_dir or Path.cwd()), stack)
-    return plan_config(config, program=program)
 
 
 def plan_config(

@@ -19,15 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from infra.config import validators as v
-from infra.config.loader import ConfigError, settings_from_config
+from infra.config.loader import ConfigError, settings_from_config, shown_name
 from infra.config.settings import Environment, Settings
 from infra.plan.project import ProjectError, parse_stack_config
-from infra.stack_yaml import round_trip_yaml, write_atomically
+from infra.stack_yaml import (
+    StackYamlError,
+    load_plain,
+    read_text,
+    round_trip_yaml,
+    write_atomically,
+)
 
 REGION_KEY = "aws:region"
 # pulumi_aws.config.profile reads this key: the named profile from ~/.aws/config.
@@ -141,14 +146,16 @@ def create_stack(
 
 def render(template: Path, request: StackRequest, preset: Environment) -> str:
     """The new stack file's text: the preset with this account's values in place."""
-    round_trip = round_trip_yaml()
+    round_trip = round_trip_yaml(template.name)
     try:
-        document = round_trip.load(template.read_text(encoding="utf-8"))
+        document = round_trip.load(read_text(template))
     except OSError as exc:
         raise StackInitError(
             f"no {preset.value} preset: cannot read {template} ({exc.strerror}); the presets "
             "are the project's own Pulumi.dev.yaml, Pulumi.staging.yaml and Pulumi.prod.yaml"
         ) from None
+    except StackYamlError as exc:
+        raise StackInitError(f"the {preset.value} preset: {exc}") from None
     except YAMLError as exc:
         raise StackInitError(f"{template.name} is not valid YAML: {exc}") from None
     if not isinstance(document, CommentedMap) or not isinstance(
@@ -199,7 +206,9 @@ def _check_request(request: StackRequest) -> Environment:
         try:
             check(value)
         except ValueError as exc:
-            raise StackInitError(f"{flag}: {exc}") from None
+            raise StackInitError(
+                f"{flag}: {str(exc).replace(repr(value), shown_name(value))}"
+            ) from None
     if not request.profile.strip():
         raise StackInitError("--profile: must not be empty")
     return preset_for(request.name, request.preset)
@@ -207,11 +216,11 @@ def _check_request(request: StackRequest) -> Environment:
 
 def _validate(project_dir: Path, stack: str, path: Path, text: str) -> Settings:
     """Read the text as the Pulumi CLI would and validate it as `mlops plan` does."""
-    document = yaml.safe_load(text)
     try:
+        document = load_plain(text, path.name)
         config = parse_stack_config(project_dir, stack, path, document)
         return settings_from_config(config.values, project=config.project, stack=stack)
-    except ProjectError as exc:
+    except (ProjectError, StackYamlError) as exc:
         raise StackInitError(str(exc)) from None
     except ConfigError as exc:
         problems = "; ".join(exc.problems)

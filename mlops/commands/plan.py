@@ -37,16 +37,21 @@ def plan(
     from guardrails import load_policy_config as load_guardrails_config
     from guardrails.report import to_rich as guardrails_report
     from infra.config.loader import ConfigError
-    from infra.plan.project import ProjectError
+    from infra.plan.project import ProjectError, find_project_dir, load_stack_config
     from infra.plan.render import to_json, to_rich
-    from infra.plan.runner import PlanError, plan_stack
+    from infra.plan.runner import PlanError, plan_config
 
     try:
         guardrails = load_guardrails_config(policy_config) if policy_config else PolicyConfig()
     except PolicyConfigError as exc:
         fail(str(exc))
+    # Read the stack file on its own: a bad file is never reported as the program failing.
     try:
-        result = plan_stack(stack, project_dir=project_dir)
+        config = load_stack_config(find_project_dir(project_dir or Path.cwd()), stack)
+    except (ProjectError, ConfigError) as exc:
+        fail(str(exc))
+    try:
+        result = plan_config(config)
     except (ProjectError, ConfigError, PlanError) as exc:
         fail(str(exc))
     except Exception as exc:  # the program's own failure: report it, not our stack frames
