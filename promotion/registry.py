@@ -110,11 +110,16 @@ class Registry:
         )
         return self.describe(candidates[-1][1]) if candidates else None
 
-    def promoted_from(self, group: str, source_arn: str) -> ModelPackage | None:
-        """The package in ``group`` that an earlier promotion made from ``source_arn``."""
-        for _, arn in sorted(self.versions(group), reverse=True):
+    def promoted_copy(self, group: str, source_arn: str, sha256: str) -> ModelPackage | None:
+        """The copy in ``group`` of ``source_arn`` with this archive: a promotion's
+        idempotency key. The lowest version, so runs that raced into copies all settle on
+        the same one."""
+        for _, arn in sorted(self.versions(group)):
             package = self.describe(arn)
-            if package.metadata.get(PROMOTED_FROM) == source_arn:
+            if (
+                package.metadata.get(PROMOTED_FROM) == source_arn
+                and package.metadata.get(MODEL_DATA_SHA256) == sha256
+            ):
                 return package
         return None
 

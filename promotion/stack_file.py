@@ -19,13 +19,30 @@ from ruamel.yaml.error import YAMLError
 from infra.config.loader import ConfigError, settings_from_config
 from infra.config.settings import ModelRef, Settings
 from infra.plan.project import ProjectError, parse_stack_config, stack_file
-from infra.stack_yaml import round_trip_yaml, write_atomically
+from infra.stack_yaml import remove_stale_temporaries, round_trip_yaml, write_atomically
 
 SERVING_KEY = "mlops:serving"
 
 
 class StackFileError(Exception):
     """The stack file cannot be read, or the edit would make its config invalid."""
+
+
+class StackFileConflictError(StackFileError):
+    """The file no longer serves what the caller expected: someone else changed it."""
+
+    def __init__(self, path: Path, current: ModelRef | None) -> None:
+        super().__init__(f"{path.name} now serves {describe(current)}")
+        self.current = current
+
+
+def describe(model: ModelRef | None) -> str:
+    """``packageVersion: 3``, as the file says it; or ``no model``."""
+    if model is None:
+        return "no model"
+    return ", ".join(
+        f"{k}: {v}" for k, v in model.model_dump(by_alias=True, exclude_none=True).items()
+    )
 
 
 @dataclass(frozen=True)
@@ -43,15 +60,24 @@ class StackFile:
     def settings(self) -> Settings:
         return self._validate(self._load())
 
-    def serve(self, model: ModelRef) -> bool:
-        """Point the stack at ``model``; False (and the file untouched) if it already is."""
+    def served(self) -> ModelRef | None:
+        return self.settings().serving.model
+
+    def serve(self, model: ModelRef, *, expected: ModelRef | None) -> bool:
+        """Point the stack at ``model``; False (and the file untouched) if it already is.
+
+        A compare-and-set: unless the file still serves ``expected``, raise
+        StackFileConflictError rather than overwrite a change this caller never saw."""
         document = self._load()
+        served = self._validate(document).serving.model
+        if served == model:
+            return False
+        if served != expected:
+            raise StackFileConflictError(self.path, served)
         config = document.setdefault("config", CommentedMap())
         serving = config.setdefault(SERVING_KEY, CommentedMap())
         wanted = model.model_dump(by_alias=True, exclude_none=True)
         current = serving.get("model")
-        if current is not None and dict(current) == wanted:
-            return False
         if isinstance(current, CommentedMap):
             # Edit in place so comments attached to the mapping stay where they were.
             for key in list(current):
@@ -63,6 +89,10 @@ class StackFile:
         self._validate(document)
         self._write(document)
         return True
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Temporary files left by killed writes; call only while holding the file's lock."""
+        return remove_stale_temporaries(self.path)
 
     def _load(self) -> Any:
         try:

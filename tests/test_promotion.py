@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,17 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import promotion_race as race
 import pytest
 from conftest import REPO
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from demo.embedded_aws import EmbeddedAws
 from infra.naming import BucketPurpose, EndpointAlarm, bucket_name, endpoint_alarm_name
+from infra.stack_yaml import remove_stale_temporaries, write_atomically
 from mlops.cli import app
-from promotion import flow
+from promotion import flow, gates, lock
 from promotion.aws import Clients
 from promotion.endpoint import EndpointCheckError, verify
-from promotion.registry import APPROVED, MODEL_DATA_SHA256, PROMOTED_FROM, REJECTED
+from promotion.registry import (
+    APPROVED,
+    DECISION,
+    MODEL_DATA_SHA256,
+    PROMOTED_FROM,
+    REJECTED,
+    Registry,
+)
 from promotion.stack_file import StackFile, StackFileError
 
 REGION = "eu-west-1"
@@ -538,3 +552,278 @@ def test_a_malformed_target_stack_file_is_one_clear_error(world: World) -> None:
     (world.project / "Pulumi.staging.yaml").write_text("config: [unclosed\n")
     with pytest.raises(StackFileError, match=r"cannot read Pulumi\.staging\.yaml"):
         world.stack_file("staging").settings()
+
+
+# --- Concurrent promotions: the lock, the idempotency key, the compare-and-set ------------
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[EmbeddedAws, Path]]:
+    """moto's server on 127.0.0.1, and a project whose staging serves a registered v1."""
+    with race.moto_server() as aws:
+        yield aws, tmp_path / "project"
+
+
+def _served_version(project: Path, stack: str = "staging") -> int | None:
+    served = StackFile(project, stack).served()
+    return served.package_version if served else None
+
+
+def test_racing_promotions_of_one_source_make_one_copy_and_a_no_op(
+    server: tuple[EmbeddedAws, Path],
+) -> None:
+    aws, project = server
+    race.prepare(aws, project)
+
+    trial = race.race(aws, project, ("dev", "dev"), "queued")
+
+    assert [run.exit_code for run in trial.runs] == [0, 0]
+    assert sorted(run.kind for run in trial.runs) == ["no-op", "won"]
+    [copy] = trial.copies  # no duplicate: the second run found the first's copy
+    assert copy["ModelApprovalStatus"] == APPROVED
+    assert _served_version(project) == copy["ModelPackageVersion"] == 2
+    [no_op] = [run for run in trial.runs if run.kind == "no-op"]
+    assert f"staging already serves {copy['ModelPackageArn']}; nothing changed" in no_op.stdout
+
+
+@pytest.mark.parametrize(
+    ("seed_target", "loser_says"),
+    [
+        pytest.param(
+            True,
+            "Pulumi.staging.yaml changed after this promotion began: it served packageVersion: "
+            "1 then and serves packageVersion: 2 now. Another promotion or rollback won; "
+            "re-run to promote on top of it",
+            id="target-serves-a-registered-version",
+        ),
+        pytest.param(
+            False,
+            "Pulumi.staging.yaml names packageVersion: 1, which did not exist when this "
+            "promotion began and does now. Another promotion or rollback won",
+            id="target-names-a-version-not-registered-yet",
+        ),
+    ],
+)
+def test_racing_promotions_of_different_sources_one_wins_and_one_fails_clearly(
+    server: tuple[EmbeddedAws, Path], seed_target: bool, loser_says: str
+) -> None:
+    aws, project = server
+    race.prepare(aws, project, seed_target=seed_target)
+
+    trial = race.race(aws, project, ("dev", "prod"), "queued")
+
+    [winner] = [run for run in trial.runs if run.kind == "won"]
+    [loser] = [run for run in trial.runs if run is not winner]
+    assert (winner.exit_code, loser.exit_code) == (0, 1)
+    assert f"error: {loser_says}" in loser.stderr
+    # Only the winner's model was copied and recorded, and the stack file serves it.
+    [copy] = trial.copies
+    metadata = copy["CustomerMetadataProperties"]
+    assert metadata[PROMOTED_FROM].startswith(f"arn:aws:sagemaker:{REGION}:")
+    assert f"churn-{winner.source}-models/" in metadata[PROMOTED_FROM]
+    assert metadata[DECISION] == "promoted to staging"
+    assert f"{winner.approver} promoted" in copy["ApprovalDescription"]
+    assert _served_version(project) == copy["ModelPackageVersion"] == winner.version
+    assert trial.lost_updates == trial.duplicates == trial.stray_records == 0
+
+
+def test_a_busy_lock_fails_at_once_naming_its_holder(world: World) -> None:
+    world.register("dev")
+    text = world.text("dev")
+    args = ["--approver", "octocat", "--project-dir", str(world.project), "--lock-timeout", "0"]
+
+    with lock.holding(world.project / "Pulumi.dev.yaml", "hubot promoting x to dev", lock.Wait(0)):
+        busy = CliRunner().invoke(app, ["promote", "--to", "dev", "--reason", "go", *args])
+    free = CliRunner().invoke(app, ["promote", "--to", "dev", "--reason", "go", *args])
+
+    assert busy.exit_code == 1
+    assert "another promotion or rollback of dev is running: .Pulumi.dev.yaml.lock is held by " in (
+        busy.output
+    )
+    assert f"pid {os.getpid()} on " in busy.output
+    assert "(hubot promoting x to dev, since " in busy.output
+    assert "Gave up after 0 s; re-run once it has finished" in busy.output
+    assert world.text("dev") == text
+    assert "ApprovalDescription" not in world.packages("dev")[0]  # no decision recorded
+    assert free.exit_code == 0, free.output
+
+
+# A `mlops promote` that stops just before the atomic write renames its temporary file,
+# says where that file is, and waits to be killed.
+_PAUSED_AT_WRITE = """
+import os, sys
+rename = os.replace
+def paused(source, destination):
+    if os.path.basename(destination) == "Pulumi.staging.yaml":
+        print("writing", source, flush=True)
+        sys.stdin.read()
+    rename(source, destination)
+os.replace = paused
+from mlops.cli import app
+sys.argv[0] = "mlops"
+app()
+"""
+
+
+def _paused_promotion(aws: EmbeddedAws, project: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    command = race.promote_command(aws, project, "dev", "octocat")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_AT_WRITE, *command[3:]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=race.child_env(),
+        cwd=REPO,
+    )
+    said = race.read_until(process, process.stdout, ".tmp\n")
+    return process, Path(said.split("writing ", 1)[1].strip())
+
+
+def _leftovers(project: Path) -> list[str]:
+    return sorted(p.name for p in project.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_kill_during_the_write_leaves_the_file_whole_and_the_next_run_cleans_up(
+    server: tuple[EmbeddedAws, Path],
+) -> None:
+    aws, project = server
+    race.prepare(aws, project)
+    text = (project / "Pulumi.staging.yaml").read_text()
+    process, temporary = _paused_promotion(aws, project)
+
+    process.kill()
+    process.communicate(timeout=race.RUN_TIMEOUT_SECONDS)
+
+    assert process.returncode == -signal.SIGKILL
+    assert _leftovers(project) == [temporary.name]  # what a SIGKILL leaves behind
+    assert (project / "Pulumi.staging.yaml").read_text() == text
+    # The killed run's lock died with it: the re-run need not wait, and finishes the job.
+    rerun = CliRunner().invoke(
+        app,
+        [*race.promote_command(aws, project, "dev", "octocat")[3:], "--lock-timeout", "0"],
+        env={"COLUMNS": "500"},
+    )
+    assert rerun.exit_code == 0, rerun.output
+    assert f"removed {temporary.name}, left by an interrupted write" in rerun.output
+    assert _leftovers(project) == []
+    [copy] = [p for p in race.packages(aws, "staging") if PROMOTED_FROM in race.copy_metadata(p)]
+    assert _served_version(project) == copy["ModelPackageVersion"] == 2
+
+
+def test_sigterm_during_the_write_removes_the_temporary_file(
+    server: tuple[EmbeddedAws, Path],
+) -> None:
+    aws, project = server
+    race.prepare(aws, project)
+    text = (project / "Pulumi.staging.yaml").read_text()
+    process, temporary = _paused_promotion(aws, project)
+    assert _leftovers(project) == [temporary.name]
+
+    process.terminate()
+    process.communicate(timeout=race.RUN_TIMEOUT_SECONDS)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    assert _leftovers(project) == []
+    assert (project / "Pulumi.staging.yaml").read_text() == text
+
+
+def test_a_failed_write_removes_its_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text("old\n")
+
+    def refuse(source: str, destination: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(path, "new\n")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.dev.yaml"]
+    assert path.read_text() == "old\n"
+
+
+def test_the_sweep_removes_only_temporary_files_of_that_stack_file(tmp_path: Path) -> None:
+    stale = (".Pulumi.dev.yaml.a1b2c3d4.tmp", ".Pulumi.dev.yaml.zz_9abcd")  # new, older naming
+    kept = (".Pulumi.dev.yaml.lock", ".Pulumi.prod.yaml.a1b2c3d4.tmp", ".Pulumi.dev.yaml.bak")
+    for name in ("Pulumi.dev.yaml", *stale, *kept):
+        (tmp_path / name).write_text("x")
+
+    removed = remove_stale_temporaries(tmp_path / "Pulumi.dev.yaml")
+
+    assert sorted(p.name for p in removed) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(("Pulumi.dev.yaml", *kept))
+
+
+def _rewrite_staging(world: World, version: int) -> None:
+    """What a writer that ignores the lock (an editor, another checkout's copy) would do."""
+    text = world.text("staging").replace("packageVersion: 1", f"packageVersion: {version}")
+    (world.project / "Pulumi.staging.yaml").write_text(text)
+
+
+def test_a_change_to_the_target_during_the_gates_stops_before_any_effect(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.register("dev")
+    check = gates.check
+
+    def meanwhile(*args: Any, **kwargs: Any) -> gates.GateReport:
+        _rewrite_staging(world, 7)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(gates, "check", meanwhile)
+    with pytest.raises(flow.PromotionError) as raised:
+        _promote(world, "dev", "staging")
+
+    assert str(raised.value) == (
+        "Pulumi.staging.yaml changed after this promotion began: it served packageVersion: 1 "
+        "then and serves packageVersion: 7 now. Another promotion or rollback won; re-run to "
+        "promote on top of it"
+    )
+    assert world.packages("staging") == []
+    assert "packageVersion: 7" in world.text("staging")
+
+
+def test_a_change_after_the_registry_record_fails_the_write_and_keeps_the_change(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.register("dev")
+    record = Registry.record
+
+    def meanwhile(self: Registry, *args: Any, **kwargs: Any) -> None:
+        record(self, *args, **kwargs)
+        _rewrite_staging(world, 7)
+
+    monkeypatch.setattr(Registry, "record", meanwhile)
+    with pytest.raises(flow.PromotionError) as raised:
+        _promote(world, "dev", "staging")
+
+    [copy] = world.packages("staging")
+    assert str(raised.value).endswith(
+        "Another promotion or rollback won; re-run to promote on top of it. The registry "
+        f"already records this promotion on {copy['ModelPackageArn']}; a re-run finds it"
+    )
+    assert "packageVersion: 7" in world.text("staging")
+
+
+def test_a_copy_made_concurrently_elsewhere_wins_and_the_later_one_steps_aside(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.register("dev")
+    _promote(world, None, "dev")
+    create = Registry.create_copy
+
+    def second(self: Registry, *args: Any, **kwargs: Any) -> str:
+        create(self, *args, **kwargs)  # a run on another machine, a moment earlier
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "create_copy", second)
+    outcome = _promote(world, "dev", "staging")
+
+    first, duplicate = world.packages("staging")
+    assert outcome.package.arn == first["ModelPackageArn"]
+    assert first["ModelApprovalStatus"] == APPROVED
+    assert duplicate["ModelApprovalStatus"] == REJECTED
+    assert duplicate["ApprovalDescription"].startswith(f"duplicate of {first['ModelPackageArn']}")
+    assert "packageVersion: 1" in world.text("staging")

@@ -6,7 +6,12 @@ edit the target's stack file; ``verify-endpoint`` checks the endpoint after `pul
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +24,7 @@ from mlops.commands.common import (
     fail,
     stack_settings,
 )
+from promotion.lock import DEFAULT_WAIT_SECONDS, Wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +55,15 @@ ReasonOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Check the gates only; change nothing.")
 ]
+LockTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait while another promotion or rollback of the same stack file "
+        "runs on this machine; 0 fails at once.",
+    ),
+]
 
 
 def promote(
@@ -64,6 +79,7 @@ def promote(
         ),
     ] = None,
     dry_run: DryRunOption = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_WAIT_SECONDS,
     endpoint_url: EndpointUrlOption = None,
     project_dir: ProjectDirOption = None,
 ) -> None:
@@ -82,6 +98,7 @@ def promote(
             source=source,
             decision=Decision(approver=approver, reason=reason),
             dry_run=dry_run,
+            wait=_wait(lock_timeout),
         ),
         target,
         endpoint_url,
@@ -97,6 +114,7 @@ def rollback(
     reason: ReasonOption,
     approver: ApproverOption,
     dry_run: DryRunOption = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_WAIT_SECONDS,
     endpoint_url: EndpointUrlOption = None,
     project_dir: ProjectDirOption = None,
 ) -> None:
@@ -111,6 +129,7 @@ def rollback(
             target=target,
             decision=Decision(approver=approver, reason=reason),
             dry_run=dry_run,
+            wait=_wait(lock_timeout),
         ),
         target,
         endpoint_url,
@@ -179,7 +198,8 @@ def _run_release(
 
     clients = Clients.create(target.settings().region, endpoint_url)
     try:
-        outcome = action(clients)
+        with _sigterm_as_exit():
+            outcome = action(clients)
     except PromotionError as exc:
         if exc.report is not None:
             for line in describe(exc.report.results):
@@ -195,3 +215,25 @@ def _run_release(
     for note in outcome.notes:
         console.print(f"  {note}", soft_wrap=True, markup=False)
     return outcome
+
+
+def _wait(seconds: float) -> Wait:
+    return Wait(seconds, lambda text: errors.print(text, soft_wrap=True, markup=False))
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (`kill`, a cancelled CI job) into SystemExit, so the atomic write's
+    `finally` removes its temporary file; SIGKILL leaves it to the next run's sweep."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; tests call from others
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # the shell's code for "killed by this signal"
