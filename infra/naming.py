@@ -60,12 +60,18 @@ class EndpointAlarm(enum.StrEnum):
     LATENCY_P99 = "latency-p99"
 
 
+# The alarm that the drift job reported no records: monitoring's health, not the model's.
+DRIFT_SILENT_ALARM = "drift-silent"
 # SageMaker names each endpoint's log group after the endpoint, under this path.
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints"
 
 
 def endpoint_name(prefix: str) -> str:
     return f"{prefix}-endpoint"
+
+
+def drift_silent_alarm_name(prefix: str) -> str:
+    return f"{endpoint_name(prefix)}-{DRIFT_SILENT_ALARM}"
 
 
 def endpoint_alarm_name(prefix: str, alarm: EndpointAlarm) -> str:

@@ -394,6 +394,45 @@ def test_dry_run_checks_gates_and_changes_nothing(world: World) -> None:
     assert world.text("staging") == text and world.packages("staging") == []
 
 
+@pytest.mark.parametrize(("alarm", "passes"), [("drift-silent", True), ("drift", False)])
+def test_a_silent_drift_job_pages_but_does_not_block_a_promotion(
+    world: World, alarm: str, passes: bool
+) -> None:
+    # The silent alarm says the monitoring reports nothing (a quiet staging endpoint), not
+    # that the model is unhealthy; the drift alarm itself still blocks.
+    name = f"churn-dev-endpoint-{alarm}"
+    world.clients.cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="CaptureRecords",
+        Namespace="MLOpsKit/churn-dev",
+        Statistic="Sum",
+        Period=3600,
+        EvaluationPeriods=2,
+        Threshold=1.0,
+        ComparisonOperator="LessThanThreshold",
+    )
+    world.clients.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="t")
+    world.register("dev")
+
+    def promote() -> flow.Outcome:
+        return flow.promote(
+            world.clients,
+            target=world.stack_file("staging"),
+            source=world.stack_file("dev"),
+            decision=_decision(),
+            dry_run=True,
+        )
+
+    if not passes:
+        with pytest.raises(flow.PromotionError, match=f"dev endpoint healthy: in ALARM: {name}"):
+            promote()
+        return
+    report = promote().report
+    assert report is not None and report.passed
+    (health,) = [g for g in report.results if g.gate == "dev endpoint healthy"]
+    assert f"{name} in ALARM: the drift job reports no records" in health.detail
+
+
 def test_rollback_serves_the_previous_approved_version_and_rejects_the_current(
     world: World,
 ) -> None:

@@ -31,7 +31,7 @@ from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_n
 from infra.config import aws_catalog
 from infra.config.settings import EndpointKind, Settings
 from infra.config.validators import schedule_period_seconds
-from infra.naming import CapturePrefix, Naming, Variant
+from infra.naming import DRIFT_SILENT_ALARM, CapturePrefix, Naming, Variant
 from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
 from infra.policies.monitoring import (
@@ -354,7 +354,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         period, periods = window
         self._alarm(
             name,
-            "drift-silent",
+            DRIFT_SILENT_ALARM,
             f"the drift job ({monitoring.drift_schedule}) reported no captured records for "
             f"{_duration(period * periods)}: it is not running, its capture prefix is wrong, "
             "or the endpoint served no captured traffic; see the drift pipeline's executions",
