@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from training.manifest import MANIFEST_FILE
+from training.paths import MANIFEST_FILE
 
 CHUNK = 1 << 20
 

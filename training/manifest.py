@@ -18,10 +18,8 @@ from training import dataset as ds
 from training import paths
 from training.features import Hyperparameters
 from training.hashing import sha256_bytes, sha256_file, sha256_files
+from training.paths import BASELINE_FILE, MANIFEST_FILE
 
-MODEL_FILE = "model.joblib"
-MANIFEST_FILE = "manifest.json"
-BASELINE_FILE = "baseline.json"
 LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
 PACKAGE_DIR = Path(__file__).resolve().parent
 

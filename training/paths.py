@@ -12,6 +12,11 @@ from pathlib import Path
 
 LOCAL_ROOT = Path("runs") / "local"
 PROCESSING_ROOT = Path("/opt/ml/processing")
+# What a model directory holds (training.manifest writes them). Named here, where nothing
+# heavy is imported, so readers such as `mlops promote` need not import scikit-learn.
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+BASELINE_FILE = "baseline.json"
 # The commit of the code a job runs: jobs have no .git, so the stack sets it on every job
 # (infra.source_commit) and the model manifest records it.
 GIT_SHA_ENV = "MLOPS_GIT_SHA"

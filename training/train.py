@@ -148,10 +148,10 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
     validation_metrics = headline(validation_report)
 
     where.model_dir.mkdir(parents=True, exist_ok=True)
-    model_path = where.model_dir / manifest.MODEL_FILE
+    model_path = where.model_dir / paths.MODEL_FILE
     with stock_pickling():
         joblib.dump(model, model_path, compress=JOBLIB_COMPRESSION)
-    manifest.write_json(where.model_dir / manifest.BASELINE_FILE, baseline.compute(x_train))
+    manifest.write_json(where.model_dir / paths.BASELINE_FILE, baseline.compute(x_train))
     copy_handler(where.model_dir)
 
     lineage_file = where.train / "lineage.json"
@@ -170,7 +170,7 @@ def train(hp: Hyperparameters, where: TrainingPaths) -> dict[str, Any]:
         data=data,
         validation_metrics=validation_metrics,
     )
-    manifest.write_json(where.model_dir / manifest.MANIFEST_FILE, document)
+    manifest.write_json(where.model_dir / paths.MANIFEST_FILE, document)
 
     where.output_data_dir.mkdir(parents=True, exist_ok=True)
     manifest.write_json(where.output_data_dir / "validation_metrics.json", validation_report)
