@@ -59,34 +59,23 @@ def _hostile() -> list[HostileFile]:
     column = offset - bad_utf8.rindex(b"\n", 0, offset)
     deep = "[" * 20_000 + "]" * 20_000
     tag = "the tag {} is refused; a stack file is plain data"
+    apply, new = "!!python/object/apply:builtins.exit", "!!python/object/new:builtins.SystemExit"
+    tagged = [  # (id, the value, the tag the refusal names)
+        ("python-object-apply", f"{apply} [{EXIT_IF_RUN}]", apply),
+        ("python-name", "!!python/name:os.system", "!!python/name:os.system"),
+        ("python-object-new", f"{new} [{EXIT_IF_RUN}]", new),
+        ("custom-tag", "!env SERVICE_NAME", "!env"),
+    ]
     return [
-        HostileFile(
-            "python-object-apply",
-            _service(f"!!python/object/apply:builtins.exit [{EXIT_IF_RUN}]").encode(),
-            service_line,
-            "mlops:serviceName: " + tag.format("!!python/object/apply:builtins.exit"),
-            "!!python/object/apply:builtins.exit",
-        ),
-        HostileFile(
-            "python-name",
-            _service("!!python/name:os.system").encode(),
-            service_line,
-            "mlops:serviceName: " + tag.format("!!python/name:os.system"),
-            "!!python/name:os.system",
-        ),
-        HostileFile(
-            "python-object-new",
-            _service(f"!!python/object/new:builtins.SystemExit [{EXIT_IF_RUN}]").encode(),
-            service_line,
-            "mlops:serviceName: " + tag.format("!!python/object/new:builtins.SystemExit"),
-            "!!python/object/new:builtins.SystemExit",
-        ),
-        HostileFile(
-            "custom-tag",
-            _service("!env SERVICE_NAME").encode(),
-            service_line,
-            "mlops:serviceName: " + tag.format("!env"),
-            "!env",
+        *(
+            HostileFile(
+                case,
+                _service(value).encode(),
+                service_line,
+                "mlops:serviceName: " + tag.format(t),
+                t,
+            )
+            for case, value, t in tagged
         ),
         HostileFile(
             "lists-20000-deep",

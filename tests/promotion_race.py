@@ -45,8 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from endpoint_alarms import put_endpoint_alarms
+
 from demo.embedded_aws import EmbeddedAws, embedded_aws, provision
-from infra.naming import BucketPurpose, EndpointAlarm, endpoint_alarm_name
+from infra.naming import BucketPurpose
 from promotion import lock
 from promotion.aws import Stage
 from promotion.registry import APPROVED, DECISION, MODEL_DATA_SHA256, PROMOTED_FROM
@@ -210,17 +212,7 @@ def prepare(aws: EmbeddedAws, project: Path, *, seed_target: bool = True) -> Non
     for stack in STACKS:
         stage = Stage(StackFile(project, stack).settings(), account)
         provision(aws, stage)
-        for alarm in EndpointAlarm:
-            aws.clients.cloudwatch.put_metric_alarm(
-                AlarmName=endpoint_alarm_name(stage.settings.prefix, alarm),
-                MetricName="ModelLatency",
-                Namespace="AWS/SageMaker",
-                Statistic="Average",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=1.0,
-                ComparisonOperator="GreaterThanThreshold",
-            )
+        put_endpoint_alarms(aws.clients.cloudwatch, stage.settings.prefix)
         if stack != TARGET or seed_target:
             register(aws, stage, model_archive(stack))
 

@@ -24,6 +24,7 @@ import boto3
 import promotion_race as race
 import pytest
 from conftest import REPO
+from endpoint_alarms import put_endpoint_alarms
 from moto import mock_aws
 from typer.testing import CliRunner
 
@@ -167,17 +168,7 @@ def world(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
             clients.sagemaker.create_model_package_group(
                 ModelPackageGroupName=f"churn-{stack}-models"
             )
-            for alarm in EndpointAlarm:
-                clients.cloudwatch.put_metric_alarm(
-                    AlarmName=endpoint_alarm_name(f"churn-{stack}", alarm),
-                    MetricName="ModelLatency",
-                    Namespace="AWS/SageMaker",
-                    Statistic="Average",
-                    Period=60,
-                    EvaluationPeriods=1,
-                    Threshold=1.0,
-                    ComparisonOperator="GreaterThanThreshold",
-                )
+            put_endpoint_alarms(clients.cloudwatch, f"churn-{stack}")
         yield World(clients, tmp_path, _tar(model_dir))
 
 
