@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from guardrails import capture, encryption, iam, instances, isolation, public_access, tags
+from guardrails import (
+    capture,
+    encryption,
+    iam,
+    instances,
+    isolation,
+    placeholders,
+    public_access,
+    tags,
+)
 from guardrails.model import Guardrail, Level, Param
 
 _ENVIRONMENT = Param(
@@ -92,6 +101,42 @@ GUARDRAILS: tuple[Guardrail, ...] = (
                     "description": "Environment -> allowed instance types (globs, e.g. ml.m5.*).",
                 },
                 instances.DEFAULT_ALLOWED,
+            ),
+            "environment": _ENVIRONMENT,
+        },
+    ),
+    Guardrail(
+        "no-placeholder-settings",
+        "Stacks in the listed environments (default prod) send alarms to real addresses and "
+        "carry real tags: no RFC 2606 example e-mail domains, no CHANGE-ME placeholders.",
+        Level.MANDATORY,
+        stack_validators=(placeholders.validate_enforced,),
+        params={
+            "environments": Param(
+                {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Environments where a placeholder fails the stack.",
+                },
+                list(placeholders.ENFORCED_ENVIRONMENTS),
+            ),
+            "environment": _ENVIRONMENT,
+        },
+    ),
+    Guardrail(
+        "placeholder-settings-warning",
+        "Placeholder alert e-mails and tags in the listed environments (default dev, "
+        "staging) and in the kit's sample stack: a warning to replace them before prod.",
+        Level.ADVISORY,
+        stack_validators=(placeholders.validate_warned,),
+        params={
+            "environments": Param(
+                {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Environments where a placeholder is reported as a warning.",
+                },
+                list(placeholders.WARNED_ENVIRONMENTS),
             ),
             "environment": _ENVIRONMENT,
         },

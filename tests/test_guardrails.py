@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from guardrails import (
     has_mandatory,
 )
 from guardrails.config import PolicyConfig, load_policy_config, parse_policy_config
-from guardrails.model import UNKNOWN
+from guardrails.model import SECRET, UNKNOWN, provider_default_tags
+from infra.plan.project import load_stack_config
+from infra.plan.runner import plan_config
 from mlops.cli import app
 
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
@@ -40,6 +43,8 @@ MODEL = "aws:sagemaker/model:Model"
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+PROVIDER = "pulumi:providers:aws"
 
 
 def res(
@@ -131,10 +136,22 @@ def instance_config(name: str = "serving", **props: Any) -> dict[str, Any]:
 # --- the kit's own stacks --------------------------------------------------------------------
 
 
+# The kit's staging and prod files alert RFC 2606 example addresses: a warning in staging,
+# and in prod only because Pulumi.prod.yaml is tagged as the kit's sample (sample-stack: prod).
+SAMPLE_WARNINGS = {
+    "dev": set(),
+    "staging": {"alerts-email-0"},
+    "prod": {"alerts-email-0", "alerts-email-1"},
+}
+
+
 def test_every_stack_passes_every_guardrail(stack: PlannedStack) -> None:
     found = check_plan(stack.plan)
     assert not [v for v in found if v.level.blocks], found
-    assert found == []
+    assert {(v.policy, v.level, v.name) for v in found} == {
+        ("placeholder-settings-warning", Level.ADVISORY, name)
+        for name in SAMPLE_WARNINGS[stack.plan.stack]
+    }
 
 
 def test_devs_serverless_model_is_exempt_by_design(plan_of: Callable[[str], PlannedStack]) -> None:
@@ -151,7 +168,8 @@ def test_kit_stacks_are_checked_against_their_environment(
 ) -> None:
     prod = plan_of("prod").plan
     config = parse_policy_config({"allowed-instance-types": {"allowed": {"prod": ["ml.c5.*"]}}})
-    [finding] = check_plan(prod, config)
+    [finding] = [v for v in check_plan(prod, config) if v.level.blocks]
+    assert finding.policy == "allowed-instance-types"
     assert "ml.m5.xlarge is not allowed in environment 'prod'" in finding.message
 
 
@@ -469,6 +487,168 @@ def test_instance_type_outside_the_environments_list_is_denied() -> None:
     assert messages(job, policy="allowed-instance-types", config=widened) == []
 
 
+# --- no-placeholder-settings / placeholder-settings-warning ----------------------------------
+
+PLACEHOLDER_POLICIES = ("no-placeholder-settings", "placeholder-settings-warning")
+
+
+def subscription(
+    address: str, *, protocol: str = "email", tags: dict[str, str] | None = None, index: int = 0
+) -> Resource:
+    props = {"protocol": protocol, "endpoint": address, "topic": "arn:aws:sns:eu-west-1:1:t"}
+    return res(SUBSCRIPTION, f"alerts-email-{index}", props, tags=tags)
+
+
+def provider(tags: dict[str, str]) -> Resource:
+    return Resource("urn:provider", PROVIDER, "aws", {"defaultTags": json.dumps({"tags": tags})})
+
+
+def placeholder_findings(*resources: Resource, config: dict[str, Any] | None = None) -> list[Any]:
+    found = violations(*resources, config=config)
+    return sorted(
+        ((v.policy, v.level, v.name) for v in found if v.policy in PLACEHOLDER_POLICIES),
+        key=str,
+    )
+
+
+def test_prod_alerts_to_an_example_domain_are_denied_with_the_fix() -> None:
+    tags = {**PROD_TAGS, "stack": "team-a-prod"}
+    assert messages(
+        subscription("ml-oncall@example.com", tags=tags), policy=PLACEHOLDER_POLICIES[0]
+    ) == [
+        "aws:sns/topicSubscription:TopicSubscription 'alerts-email-0': alert e-mail "
+        "ml-oncall@example.com is a placeholder (example.com is reserved for examples by RFC "
+        "2606; mail to it is never delivered), so alarms in environment 'prod' reach nobody. "
+        "Set mlops:monitoring.alarmEmails in Pulumi.team-a-prod.yaml to your on-call addresses "
+        "(for a new stack, `mlops stack init --alert-email ADDRESS` writes them)"
+    ]
+    assert has_mandatory(violations(subscription("ml-oncall@example.com", tags=tags)))
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("ops@example.org", "example.org is reserved for examples by RFC 2606"),
+        ("ops@EXAMPLE.NET", "example.net is reserved for examples by RFC 2606"),
+        ("ops@mail.example.com", "example.com is reserved for examples by RFC 2606"),
+        ("ops@corp.test", ".test is a top-level name RFC 2606 reserves"),
+        ("ops@corp.example", ".example is a top-level name RFC 2606 reserves"),
+        ("CHANGE-ME@example.com", "it holds the placeholder marker CHANGE-ME"),
+        ("change-me@corp.io", "it holds the placeholder marker CHANGE-ME"),
+    ],
+)
+def test_every_kind_of_placeholder_address_is_denied_in_prod(address: str, reason: str) -> None:
+    for protocol in ("email", "email-json"):
+        [message] = messages(
+            subscription(address, protocol=protocol), policy=PLACEHOLDER_POLICIES[0]
+        )
+        assert f"alert e-mail {address} is a placeholder ({reason}" in message
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ops@corp.io",
+        "ops@myexample.com",
+        "ops@example.com.au",
+        "ops@example.community",
+        UNKNOWN,
+        SECRET,
+    ],
+)
+def test_real_and_unknown_addresses_pass(address: str) -> None:
+    assert placeholder_findings(subscription(address)) == []
+    assert placeholder_findings(subscription(address, tags=DEV_TAGS)) == []
+
+
+def test_only_e_mail_subscriptions_are_addresses() -> None:
+    webhook = subscription("https://example.com/hook", protocol="https")
+    assert placeholder_findings(webhook) == []
+
+
+def test_outside_prod_a_placeholder_is_a_warning() -> None:
+    staging = {**PROD_TAGS, "environment": "staging", "stack": "staging"}
+    for tags in (DEV_TAGS, staging):
+        found = violations(subscription("ops@example.com", tags=tags))
+        assert [(v.policy, v.level) for v in found] == [
+            ("placeholder-settings-warning", Level.ADVISORY)
+        ]
+        assert not has_mandatory(found)
+    # Without a known environment neither guardrail can judge.
+    assert placeholder_findings(subscription("ops@example.com", tags={})) == []
+
+
+def test_placeholder_tags_are_one_finding_per_provider() -> None:
+    tags = {**PROD_TAGS, "team": "CHANGE-ME", "owner": "ana", "cost-center": "cc-CHANGE-ME"}
+    buckets = [res(BUCKET, f"b{i}", {"bucket": f"b{i}"}, tags=tags) for i in range(3)]
+    assert placeholder_findings(provider(tags), *buckets) == [
+        ("no-placeholder-settings", Level.MANDATORY, "aws")
+    ]
+    [message] = messages(provider(tags), *buckets, policy="no-placeholder-settings")
+    assert message == (
+        "pulumi:providers:aws 'aws': tag(s) team=CHANGE-ME, cost-center=cc-CHANGE-ME hold the "
+        "placeholder CHANGE-ME (in the provider's defaultTags, so every resource it manages "
+        "carries them) in environment 'prod'. Set mlops:tags.team, mlops:tags.cost-center in "
+        "Pulumi.prod.yaml to real values (for a new stack, `mlops stack init --tag KEY=VALUE` "
+        "writes them)"
+    )
+    # Without the provider in the list (a resource-only view), the first resource carries it.
+    assert placeholder_findings(*buckets) == [("no-placeholder-settings", Level.MANDATORY, "b0")]
+
+
+def test_a_resources_own_placeholder_tag_is_its_own_finding() -> None:
+    own = res(BUCKET, "data", {"bucket": "b", "tags": {"owner": "CHANGE-ME"}})
+    [message] = messages(provider(PROD_TAGS), own, policy="no-placeholder-settings")
+    assert message.startswith(
+        "aws:s3/bucket:Bucket 'data': tag(s) owner=CHANGE-ME hold the placeholder CHANGE-ME "
+        "(set on this resource)"
+    )
+    clean = res(BUCKET, "data", {"bucket": "b", "tags": {"owner": "ana"}})
+    assert placeholder_findings(provider(PROD_TAGS), clean) == []
+
+
+def test_the_sample_tag_softens_only_the_stack_it_names() -> None:
+    sample = {**PROD_TAGS, "sample-stack": "prod"}
+    found = violations(subscription("ml-oncall@example.com", tags=sample))
+    assert [(v.policy, v.level) for v in found] == [
+        ("placeholder-settings-warning", Level.ADVISORY)
+    ]
+    assert found[0].message.endswith(
+        ". A warning only: the stack is tagged sample-stack=prod (the kit's sample); replace "
+        "the value and remove that tag before a real deployment"
+    )
+    # A copy under another stack name (or a tag naming another stack) is judged normally.
+    copied = {**sample, "stack": "team-a-prod"}
+    assert placeholder_findings(subscription("ml-oncall@example.com", tags=copied)) == [
+        ("no-placeholder-settings", Level.MANDATORY, "alerts-email-0")
+    ]
+
+
+def test_the_environments_and_levels_are_configurable() -> None:
+    staging = {**PROD_TAGS, "environment": "staging", "stack": "staging"}
+    strict = {"no-placeholder-settings": {"environments": ["staging", "prod"]}}
+    assert ("no-placeholder-settings", Level.MANDATORY, "alerts-email-0") in placeholder_findings(
+        subscription("ops@example.com", tags=staging), config=strict
+    )
+    quiet = {"placeholder-settings-warning": "disabled"}
+    assert placeholder_findings(subscription("ops@example.com", tags=DEV_TAGS), config=quiet) == []
+    lenient = {"no-placeholder-settings": "advisory"}
+    assert not has_mandatory(violations(subscription("ops@example.com"), config=lenient))
+
+
+def test_a_hand_copy_of_the_kits_sample_prod_file_fails(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.copy-prod.yaml")
+    found = check_plan(plan_config(load_stack_config(tmp_path, "copy-prod")))
+    blocking = [v for v in found if v.level.blocks]
+    assert sorted((v.policy, v.name) for v in blocking) == [
+        ("no-placeholder-settings", "alerts-email-0"),
+        ("no-placeholder-settings", "alerts-email-1"),
+    ]
+    assert all("Pulumi.copy-prod.yaml" in v.message for v in blocking)
+    assert "ml-platform-alerts@example.com" in blocking[1].message
+
+
 # --- enforcement levels and config -----------------------------------------------------------
 
 
@@ -541,6 +721,17 @@ def test_plan_policy_config_can_make_dev_fail_or_only_warn(tmp_path: Path) -> No
     code, output = _plan("--policy", "--policy-config", str(advisory))
     assert code == 0, output
     assert "advisory violation(s), none mandatory" in output
+
+
+def test_plan_policy_warns_about_the_kits_sample_prod_and_passes_it() -> None:
+    # What `make plan STACK=prod` (and the PR workflow) runs on the repo's own prod file.
+    result = cli.invoke(
+        app, ["plan", "--project-dir", str(REPO), "--stack", "prod", "-q", "--policy"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "alerts-email-0" in result.output and "alerts-email-1" in result.output
+    assert "mandatory" not in result.output.replace("none mandatory", "")
+    assert "policy: 2 advisory violation(s), none mandatory" in result.output
 
 
 def test_plan_policy_config_errors_are_one_line(tmp_path: Path) -> None:
@@ -626,11 +817,15 @@ def _run_pack(
 def test_pack_passes_prod_and_denies_what_the_offline_check_denies(
     pack: dict[str, Any], plan_of: Callable[[str], PlannedStack]
 ) -> None:
-    prod = [
-        r for r in plan_of("prod").plan.resources if r.custom and not r.type.startswith("pulumi:")
-    ]
+    planned = plan_of("prod")
+    prod = [r for r in planned.plan.resources if r.custom and not r.type.startswith("pulumi:")]
+    tags = provider_default_tags(planned.one(PROVIDER, "aws").inputs)
     resources = [Resource(r.urn, r.type, r.name, r.inputs) for r in prod]
-    assert _run_pack(pack, resources, PROD_TAGS) == []
+    # Only the sample's example addresses, as warnings, exactly as the offline check says.
+    reported = _run_pack(pack, resources, tags)
+    assert sorted(name for name, _ in reported) == ["placeholder-settings-warning"] * 2
+    offline = check_resources([Resource(r.urn, r.type, r.name, r.props, tags) for r in resources])
+    assert sorted((v.policy, v.message) for v in offline) == sorted(reported)
 
     bad = [
         *secure_bucket("data", pab=None),
@@ -657,3 +852,19 @@ def test_pack_treats_preview_unknowns_as_set(pack: dict[str, Any]) -> None:
             "a KMS key (kmsMasterKeyId is not set)",
         )
     ]
+
+
+def test_pack_denies_placeholders_as_the_offline_check_does(pack: dict[str, Any]) -> None:
+    tags = {**PROD_TAGS, "team": "CHANGE-ME"}
+    resources = [
+        subscription("ml-oncall@example.com", tags=tags),
+        res(BUCKET, "data", {"bucket": "b"}, tags=tags),
+    ]
+    # (The bare bucket also fails the bucket guardrails; only the placeholders matter here.)
+    reported = [r for r in _run_pack(pack, resources, tags) if r[0] in PLACEHOLDER_POLICIES]
+    assert sorted(name for name, _ in reported) == ["no-placeholder-settings"] * 2
+    offline = [v for v in violations(*resources) if v.policy in PLACEHOLDER_POLICIES]
+    assert sorted((v.policy, v.message) for v in offline) == sorted(reported)
+    sample = {**tags, "sample-stack": "prod"}
+    softened = _run_pack(pack, [subscription("ml-oncall@example.com", tags=sample)], sample)
+    assert [name for name, _ in softened] == ["placeholder-settings-warning"] * 2

@@ -142,8 +142,14 @@ def test_comments_survive_and_the_rest_of_the_preset_is_unchanged(project: Path)
     assert "`mlops promote --to team-a-dev` writes serving.model" in written
 
     removed = {"  aws:region: eu-west-1", "    model:", "      packageVersion: 1"}
+    # The preset's tags are the kit's team's: their keys stay, their values become placeholders.
+    replaced = {
+        "    team: ml-platform": "    team: CHANGE-ME",
+        "    cost-center: ml-dev": "    cost-center: CHANGE-ME",
+    }
     kept = [line for line in preset.splitlines() if not line.lstrip().startswith("#")]
-    assert [line for line in kept if line not in removed] == [
+    assert set(replaced) <= set(kept)
+    assert [replaced.get(line, line) for line in kept if line not in removed] == [
         line
         for line in written.splitlines()
         if not line.lstrip().startswith("#")
@@ -320,3 +326,219 @@ def test_text_that_yaml_would_read_as_a_date_is_written_quoted(project: Path) ->
     written = (project / "Pulumi.team-a-prod.yaml").read_text()
     assert "  aws:profile: '2024-01-01'\n" in written
     assert load_stack_config(project, "team-a-prod").values["aws:profile"] == "2024-01-01"
+
+
+# --- alert e-mails and tags: given, or visibly placeholders ---------------------------------
+
+PLACEHOLDER_LINES = {
+    "email": (
+        "placeholder: mlops:monitoring.alarmEmails = CHANGE-ME@example.com (it holds the "
+        "placeholder marker CHANGE-ME); pass --alert-email ADDRESS or edit the file"
+    ),
+    **{
+        key: (
+            f"placeholder: mlops:tags.{key} = CHANGE-ME (it is the placeholder CHANGE-ME); "
+            f"pass --tag {key}=VALUE or edit the file"
+        )
+        for key in ("team", "cost-center", "data-classification")
+    },
+}
+PROD_VERDICT = (
+    "replace them before deploying: mlops plan --stack team-a-prod --policy fails until they "
+    "are gone (guardrail no-placeholder-settings)"
+)
+
+
+def _placeholder_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(("placeholder:", "replace "))]
+
+
+def test_without_emails_or_tags_prod_gets_visible_placeholders_and_says_so(project: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["stack", "init", "--project-dir", str(project), *_required("team-a-prod")]
+    )
+    assert result.exit_code == 0, result.output
+    output = result.stdout  # said on stdout, not as an error
+    assert result.stderr == ""
+    written = (project / "Pulumi.team-a-prod.yaml").read_text()
+    raw = yaml.safe_load(written)["config"]
+    assert raw["mlops:monitoring"]["alarmEmails"] == ["CHANGE-ME@example.com"]
+    assert raw["mlops:tags"] == dict.fromkeys(
+        ("team", "cost-center", "data-classification"), "CHANGE-ME"
+    )
+    # Nothing of the kit's own team or its sample marker crosses over.
+    for sample in ("ml-oncall@example.com", "ml-platform", "ml-prod", "sample-stack", "sample:"):
+        assert sample not in written
+    assert _placeholder_lines(output) == [*PLACEHOLDER_LINES.values(), PROD_VERDICT]
+
+
+def test_given_emails_and_tags_are_written_and_only_the_rest_are_placeholders(
+    project: Path,
+) -> None:
+    code, output = _init(
+        project,
+        *_required("team-a-prod"),
+        "--alert-email", "oncall@fraud.corp.io",
+        "--alert-email", "pager@fraud.corp.io",
+        "--tag", "team=fraud-ml",
+        "--tag", "owner=ana@corp.io",
+        "--tag", "note=",
+    )  # fmt: skip
+    assert code == 0, output
+    settings = _settings(project, "team-a-prod")
+    assert settings.monitoring.alarm_emails == ("oncall@fraud.corp.io", "pager@fraud.corp.io")
+    # The preset's keys in their order, then the new ones; an empty value is a value.
+    assert settings.tags == {
+        "team": "fraud-ml",
+        "cost-center": "CHANGE-ME",
+        "data-classification": "CHANGE-ME",
+        "owner": "ana@corp.io",
+        "note": "",
+    }
+    assert _placeholder_lines(output) == [
+        PLACEHOLDER_LINES["cost-center"],
+        PLACEHOLDER_LINES["data-classification"],
+        PROD_VERDICT,
+    ]
+
+
+def test_with_every_setting_given_nothing_is_a_placeholder(project: Path) -> None:
+    code, output = _init(
+        project,
+        *_required("team-a-prod"),
+        "--alert-email", "oncall@fraud.corp.io",
+        "--tag", "team=fraud-ml",
+        "--tag", "cost-center=cc-4711",
+        "--tag", "data-classification=restricted",
+    )  # fmt: skip
+    assert code == 0, output
+    assert _placeholder_lines(output) == []
+    assert "CHANGE-ME" not in (project / "Pulumi.team-a-prod.yaml").read_text()
+
+
+def test_an_example_address_given_on_purpose_is_still_called_a_placeholder(project: Path) -> None:
+    code, output = _init(project, *_required("team-a-staging"), "--alert-email", "me@example.org")
+    assert code == 0, output
+    assert _placeholder_lines(output)[0] == (
+        "placeholder: mlops:monitoring.alarmEmails = me@example.org (example.org is reserved for "
+        "examples by RFC 2606; mail to it is never delivered); pass --alert-email ADDRESS or "
+        "edit the file"
+    )
+    assert _placeholder_lines(output)[-1] == (
+        "replace them before deploying: mlops plan --stack team-a-staging --policy warns about "
+        "them (placeholder-settings-warning); in prod they would fail it"
+    )
+
+
+def test_dev_gets_no_alert_address_unless_given(project: Path) -> None:
+    code, output = _init(project, *_required("team-a-dev"))
+    assert code == 0, output
+    assert _settings(project, "team-a-dev").monitoring.alarm_emails == ()
+    assert "alarmEmails" not in (project / "Pulumi.team-a-dev.yaml").read_text()
+
+    code, output = _init(
+        project, *_required("team-a-dev"), "--alert-email", "dev@corp.io", "--force"
+    )
+    assert code == 0, output
+    assert _settings(project, "team-a-dev").monitoring.alarm_emails == ("dev@corp.io",)
+    assert not [line for line in _placeholder_lines(output) if "alarmEmails" in line]
+
+
+BAD_EMAILS_AND_TAGS = [
+    (
+        ["--alert-email", "oncall-at-example"],
+        "error: --alert-email: 'oncall-at-example' is not an e-mail address: An email address "
+        "must have an @-sign.",
+    ),
+    (
+        ["--alert-email", "a@corp.io", "--alert-email", "A@corp.io"],
+        "error: --alert-email: 'A@corp.io' is given more than once",
+    ),
+    (
+        ["--alert-email", "a@corp.io\nb@corp.io"],
+        "error: --alert-email: 'a@corp.io\\nb@corp.io' is not an e-mail address",
+    ),
+    (["--tag", "team"], "error: --tag: 'team' is not KEY=VALUE (e.g. --tag team=fraud-ml)"),
+    (["--tag", "=fraud"], "error: --tag: '=fraud' has no key before '='; use KEY=VALUE"),
+    (["--tag", "team=a", "--tag", "team=b"], "error: --tag: key 'team' is given more than once"),
+    (
+        ["--tag", "project=x"],
+        "error: --tag: tag key 'project' is set by the kit itself; reserved: project, "
+        "environment, stack, managed-by",
+    ),
+    (
+        ["--tag", "aws:team=x"],
+        "error: --tag: tag key 'aws:team' uses the 'aws:' prefix, which AWS reserves",
+    ),
+    (
+        ["--tag", "team=a\tb"],
+        "error: --tag: tag 'team' has value 'a\\tb'; values must be at most 256 characters",
+    ),
+    (
+        ["--tag", "sample-stack=team-a-prod"],
+        "error: --tag: sample-stack marks the kit's own sample stack files (their placeholders "
+        "only warn); a new stack cannot be one",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_EMAILS_AND_TAGS)
+def test_a_bad_alert_email_or_tag_is_one_line_naming_the_option_and_nothing_is_written(
+    project: Path, args: list[str], message: str
+) -> None:
+    before = _stack_files(project)
+    code, output = _init(project, *_required("team-a-prod"), *args)
+    assert code == 1, output
+    assert output.startswith(message), output
+    assert output.count("\n") == 1 and "Traceback" not in output
+    assert _stack_files(project) == before
+    assert not [p for p in project.iterdir() if p.name.startswith(".")]
+
+
+def test_prod_policy_check_fails_on_the_placeholders_until_they_are_replaced(
+    project: Path,
+) -> None:
+    from guardrails import check_plan, has_mandatory
+
+    name = "team-a-prod"
+    code, output = _init(project, *_required(name, account_id=PLAN_ACCOUNT_ID))
+    assert code == 0, output
+    found = check_plan(plan_config(load_stack_config(project, name)))
+    assert {(v.policy, v.name) for v in found} == {
+        ("no-placeholder-settings", "alerts-email-0"),
+        ("no-placeholder-settings", "aws"),
+    }
+    assert has_mandatory(found)
+    messages = sorted(v.message for v in found)
+    assert messages[0] == (
+        "aws:sns/topicSubscription:TopicSubscription 'alerts-email-0': alert e-mail "
+        "CHANGE-ME@example.com is a placeholder (it holds the placeholder marker CHANGE-ME), so "
+        "alarms in environment 'prod' reach nobody. Set mlops:monitoring.alarmEmails in "
+        "Pulumi.team-a-prod.yaml to your on-call addresses (for a new stack, `mlops stack init "
+        "--alert-email ADDRESS` writes them)"
+    )
+    assert messages[1] == (
+        "pulumi:providers:aws 'aws': tag(s) team=CHANGE-ME, cost-center=CHANGE-ME, "
+        "data-classification=CHANGE-ME hold the placeholder CHANGE-ME (in the provider's "
+        "defaultTags, so every resource it manages carries them) in environment 'prod'. Set "
+        "mlops:tags.team, mlops:tags.cost-center, mlops:tags.data-classification in "
+        "Pulumi.team-a-prod.yaml to real values (for a new stack, `mlops stack init --tag "
+        "KEY=VALUE` writes them)"
+    )
+    result = CliRunner().invoke(
+        app, ["plan", "--project-dir", str(project), "--stack", name, "-q", "--policy"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "policy: 2 mandatory violation(s)" in result.output
+
+    code, output = _init(
+        project,
+        *_required(name, account_id=PLAN_ACCOUNT_ID),
+        "--force",
+        "--alert-email", "oncall@fraud.corp.io",
+        "--tag", "team=fraud-ml",
+        "--tag", "cost-center=cc-4711",
+        "--tag", "data-classification=restricted",
+    )  # fmt: skip
+    assert code == 0, output
+    assert check_plan(plan_config(load_stack_config(project, name))) == []

@@ -6,6 +6,13 @@ an account changes: ``aws:region``, ``aws:profile``, ``mlops:accountId``, option
 ``mlops:assumeRoleArn`` and ``mlops:serviceName``. ``mlops:serving.model`` is dropped, since
 a new account has no registered model yet.
 
+Settings that belong to a team, not to the kit, are never copied from a preset: the alert
+e-mails (``mlops:monitoring.alarmEmails``) and the tags (``mlops:tags``) come from
+``--alert-email`` and ``--tag``, and where none is given they are written as visible
+placeholders (``CHANGE-ME``, ``CHANGE-ME@example.com``), which the ``no-placeholder-settings``
+guardrail fails in prod and ``placeholder-settings-warning`` reports elsewhere. The kit's
+``sample-stack`` tag is dropped: a new stack is never the kit's sample.
+
 The finished text is validated exactly as ``mlops plan`` and ``pulumi up`` would read it,
 before anything is written; the write is atomic and never replaces a file unless asked.
 """
@@ -14,14 +21,22 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
+from pydantic import EmailStr, TypeAdapter, ValidationError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from guardrails.placeholders import (
+    PLACEHOLDER,
+    PLACEHOLDER_EMAIL,
+    SAMPLE_TAG,
+    email_problem,
+    is_placeholder_tag,
+)
 from infra.config import validators as v
 from infra.config.loader import ConfigError, settings_from_config, shown_name
 from infra.config.settings import Environment, Settings
@@ -41,6 +56,9 @@ SERVICE_KEY = "mlops:serviceName"
 ACCOUNT_KEY = "mlops:accountId"
 ROLE_KEY = "mlops:assumeRoleArn"
 SERVING_KEY = "mlops:serving"
+TAGS_KEY = "mlops:tags"
+MONITORING_KEY = "mlops:monitoring"
+EMAILS_KEY = "alarmEmails"
 # Keys that name a registered model; a new account has none yet.
 MODEL_KEYS = ("model", "shadow")
 HEADER = "# Created by `mlops stack init`"
@@ -61,6 +79,20 @@ class StackRequest:
     preset: Environment | None = None
     service_name: str | None = None
     assume_role_arn: str | None = None
+    # Where alarms go; none: the preset's addresses become PLACEHOLDER_EMAIL.
+    alert_emails: tuple[str, ...] = ()
+    # mlops:tags; a preset tag key not given here gets the value PLACEHOLDER.
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A setting the new file holds that nobody chose: what it is, why, and the flag to set it."""
+
+    setting: str
+    value: str
+    reason: str
+    option: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +101,24 @@ class CreatedStack:
     preset: Environment
     settings: Settings
     replaced: bool
+    placeholders: tuple[Placeholder, ...] = ()
+
+
+def parse_tags(values: Sequence[str]) -> dict[str, str]:
+    """``--tag KEY=VALUE`` options as a mapping; each is checked on its own in create_stack."""
+    tags: dict[str, str] = {}
+    for value in values:
+        key, separator, tag_value = value.partition("=")
+        if not separator:
+            raise StackInitError(
+                f"--tag: {_quoted(value)} is not KEY=VALUE (e.g. --tag team=fraud-ml)"
+            )
+        if not key:
+            raise StackInitError(f"--tag: {_quoted(value)} has no key before '='; use KEY=VALUE")
+        if key in tags:
+            raise StackInitError(f"--tag: key {_quoted(key)} is given more than once")
+        tags[key] = tag_value
+    return tags
 
 
 def parse_preset(value: str) -> Environment:
@@ -141,7 +191,30 @@ def create_stack(
     settings = _validate(project_dir, request.name, path, text)
     replaced = path.exists()
     _write(path, text, mode=template.stat().st_mode & 0o777, replace=force)
-    return CreatedStack(path=path, preset=preset, settings=settings, replaced=replaced)
+    return CreatedStack(
+        path=path,
+        preset=preset,
+        settings=settings,
+        replaced=replaced,
+        placeholders=placeholders_of(settings),
+    )
+
+
+def placeholders_of(settings: Settings) -> tuple[Placeholder, ...]:
+    """The settings the guardrails would call placeholders (the same tests they apply)."""
+    found = [
+        Placeholder(f"{MONITORING_KEY}.{EMAILS_KEY}", address, problem, "--alert-email ADDRESS")
+        for address in settings.monitoring.alarm_emails
+        if (problem := email_problem(address)) is not None
+    ]
+    found += [
+        Placeholder(
+            f"{TAGS_KEY}.{key}", value, f"it is the placeholder {PLACEHOLDER}", f"--tag {key}=VALUE"
+        )
+        for key, value in settings.tags.items()
+        if is_placeholder_tag(key, value)
+    ]
+    return tuple(found)
 
 
 def render(template: Path, request: StackRequest, preset: Environment) -> str:
@@ -178,6 +251,8 @@ def render(template: Path, request: StackRequest, preset: Environment) -> str:
     if isinstance(serving, CommentedMap):
         _drop_models(serving, request.name)
         config.ca.items.pop(SERVING_KEY, None)
+    _set_tags(config, request.tags)
+    _set_alert_emails(config, request.alert_emails, preset)
 
     buffer = io.StringIO()
     round_trip.dump(document, buffer)
@@ -211,7 +286,81 @@ def _check_request(request: StackRequest) -> Environment:
             ) from None
     if not request.profile.strip():
         raise StackInitError("--profile: must not be empty")
+    _check_alert_emails(request.alert_emails)
+    _check_tags(request.tags)
     return preset_for(request.name, request.preset)
+
+
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+
+
+def _check_alert_emails(addresses: Sequence[str]) -> None:
+    """Each address as the config validates it, so the flag, not the file, is named."""
+    seen: set[str] = set()
+    for address in addresses:
+        try:
+            _EMAIL.validate_python(address)
+        except ValidationError as exc:
+            reason = str(exc.errors()[0]["msg"]).removeprefix(
+                "value is not a valid email address: "
+            )
+            raise StackInitError(
+                f"--alert-email: {_quoted(address)} is not an e-mail address: {reason}"
+            ) from None
+        if address.lower() in seen:
+            raise StackInitError(f"--alert-email: {_quoted(address)} is given more than once")
+        seen.add(address.lower())
+
+
+def _quoted(value: str) -> str:
+    """A flag's value in a one-line message: quoted, escaped, cut short."""
+    return shown_name(value if value.isprintable() else repr(value)[1:-1])
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        if key == SAMPLE_TAG:
+            raise StackInitError(
+                f"--tag: {SAMPLE_TAG} marks the kit's own sample stack files (their placeholders "
+                "only warn); a new stack cannot be one"
+            )
+        try:
+            v.user_tags({key: value})
+        except ValueError as exc:
+            raise StackInitError(f"--tag: {exc}") from None
+
+
+def _set_tags(config: CommentedMap, given: Mapping[str, str]) -> None:
+    """The preset's tag keys, valued from ``given`` or PLACEHOLDER; then the other given tags."""
+    tags = config.get(TAGS_KEY)
+    if not isinstance(tags, CommentedMap):
+        if not given:
+            return
+        tags = CommentedMap()
+        _put(config, TAGS_KEY, tags, after=SERVICE_KEY)
+    for key in list(tags):
+        if key == SAMPLE_TAG:
+            del tags[key]
+        else:
+            tags[key] = given.get(str(key), PLACEHOLDER)
+    for key, value in given.items():
+        if key not in tags:
+            tags[key] = value
+
+
+def _set_alert_emails(config: CommentedMap, given: Sequence[str], preset: Environment) -> None:
+    """``given``, else one placeholder where the preset alerts anyone (prod always must)."""
+    monitoring = config.get(MONITORING_KEY)
+    present = isinstance(monitoring, CommentedMap) and bool(monitoring.get(EMAILS_KEY))
+    if not given and not present and preset is not Environment.PROD:
+        return
+    addresses = CommentedSeq(given or [PLACEHOLDER_EMAIL])
+    if not isinstance(monitoring, CommentedMap):
+        config[MONITORING_KEY] = CommentedMap({EMAILS_KEY: addresses})
+    elif EMAILS_KEY in monitoring:
+        monitoring[EMAILS_KEY] = addresses
+    else:
+        monitoring.insert(0, EMAILS_KEY, addresses)
 
 
 def _validate(project_dir: Path, stack: str, path: Path, text: str) -> Settings:
@@ -227,7 +376,7 @@ def _validate(project_dir: Path, stack: str, path: Path, text: str) -> Settings:
         raise StackInitError(f"{path.name} would not be valid config: {problems}") from None
 
 
-def _put(mapping: CommentedMap, key: str, value: str, *, after: str) -> None:
+def _put(mapping: CommentedMap, key: str, value: Any, *, after: str) -> None:
     """Set ``key``; a new key goes right after ``after`` (else at the end)."""
     if key in mapping:
         mapping[key] = value

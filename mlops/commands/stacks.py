@@ -43,6 +43,26 @@ def stack_init(
         str | None,
         typer.Option("--assume-role-arn", help="Role to assume; must be in --account-id."),
     ] = None,
+    alert_emails: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alert-email",
+            metavar="ADDRESS",
+            help="Where the stack's alarms go (mlops:monitoring.alarmEmails); repeat for more. "
+            "Without it: the placeholder CHANGE-ME@example.com (a dev preset: none), which "
+            "`mlops plan --policy` fails in prod.",
+        ),
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            metavar="KEY=VALUE",
+            help="A tag on every resource (mlops:tags); repeat for more. The preset's tag keys "
+            "not given get the placeholder value CHANGE-ME, which `mlops plan --policy` fails "
+            "in prod.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing stack file.")] = False,
     skip_profile_check: Annotated[
         bool,
@@ -55,7 +75,13 @@ def stack_init(
 ) -> None:
     """Write a validated Pulumi.<name>.yaml for a new account from a preset."""
     from infra.plan.project import ProjectError, find_project_dir
-    from infra.stacks.init import StackInitError, StackRequest, create_stack, parse_preset
+    from infra.stacks.init import (
+        StackInitError,
+        StackRequest,
+        create_stack,
+        parse_preset,
+        parse_tags,
+    )
 
     try:
         request = StackRequest(
@@ -66,6 +92,8 @@ def stack_init(
             preset=parse_preset(preset) if preset is not None else None,
             service_name=service_name,
             assume_role_arn=assume_role_arn,
+            alert_emails=tuple(alert_emails or ()),
+            tags=parse_tags(tags or ()),
         )
         created = create_stack(
             find_project_dir(project_dir or Path.cwd()),
@@ -84,9 +112,29 @@ def stack_init(
         ),
         soft_wrap=True,
     )
+    for placeholder in created.placeholders:
+        console.print(
+            Text("placeholder: ", style="bold yellow")
+            + Text(
+                f"{placeholder.setting} = {placeholder.value} ({placeholder.reason}); "
+                f"pass {placeholder.option} or edit the file"
+            ),
+            soft_wrap=True,
+        )
+    if created.placeholders:
+        outcome = (
+            "fails until they are gone (guardrail no-placeholder-settings)"
+            if settings.is_prod
+            else "warns about them (placeholder-settings-warning); in prod they would fail it"
+        )
+        console.print(
+            f"replace them before deploying: mlops plan --stack {name} --policy {outcome}",
+            soft_wrap=True,
+            markup=False,
+        )
     console.print(
-        f"next: mlops plan --stack {name}, then pulumi stack select {name} --create and "
-        "pulumi up (README: Deploy to a real account)",
+        f"next: mlops plan --stack {name} --policy, then pulumi stack select {name} --create "
+        "and pulumi up (README: Deploy to a real account)",
         soft_wrap=True,
         markup=False,
     )
