@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import pandas as pd
 
 from training import dataset as ds
+
+# Told (requests sent so far, requests to send): (0, n) before the first, (n, n) after the last.
+SentHook = Callable[[int, int], None]
 
 
 @dataclass
@@ -42,10 +46,19 @@ def batches(frame: pd.DataFrame, size: int) -> list[str]:
     ]
 
 
-def send(url: str, bodies: list[str], result: TrafficResult | None = None) -> TrafficResult:
+def send(
+    url: str,
+    bodies: list[str],
+    result: TrafficResult | None = None,
+    progress: SentHook | None = None,
+) -> TrafficResult:
+    """POST each body in turn; ``progress`` (for displays) is told how many were sent."""
     result = result or TrafficResult()
+    total = len(bodies)
+    if progress is not None:
+        progress(0, total)
     with httpx.Client(base_url=url, timeout=30) as client:
-        for body in bodies:
+        for done, body in enumerate(bodies, start=1):
             started = time.perf_counter()
             try:
                 status = client.post(
@@ -54,6 +67,8 @@ def send(url: str, bodies: list[str], result: TrafficResult | None = None) -> Tr
             except httpx.HTTPError:
                 status = 599  # no response at all: a dropped request
             result.record(status, (time.perf_counter() - started) * 1000)
+            if progress is not None:
+                progress(done, total)
     return result
 
 

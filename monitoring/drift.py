@@ -52,6 +52,10 @@ EXIT_CODES = (
 _DATED_FOLDER = re.compile(r"/\d{4}(/\d{2}){0,3}/*$")
 CHUNK_ROWS = 20_000
 LOG_EVERY_SECONDS = 30.0
+# A progress callback (for displays) is told the records read so far: 0 first, then every
+# PROGRESS_EVERY_RECORDS records, then the final count. One integer comparison per line.
+PROGRESS_EVERY_RECORDS = 5_000
+RecordsHook = Callable[[int], None]
 
 
 class UsageError(Exception):
@@ -159,7 +163,10 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def run(options: Options, log: Callable[[str], None] = _log) -> reports.DriftReport:
+def run(
+    options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
+) -> reports.DriftReport:
+    """``progress``, when given, is told the capture records read so far (see above)."""
     began = time.perf_counter()
     baseline = baselines.load(
         options.baseline, region=options.region, endpoint_url=options.endpoint_url
@@ -186,6 +193,11 @@ def run(options: Options, log: Callable[[str], None] = _log) -> reports.DriftRep
     state = DriftState(baseline)
     chunk = _Chunk(len(baseline.numeric), len(baseline.categorical))
     last_log = time.perf_counter()
+    counts, reported = record_parser.counts, 0
+    # Without a callback the threshold is never reached.
+    report_at = PROGRESS_EVERY_RECORDS if progress is not None else sys.maxsize
+    if progress is not None:
+        progress(0)
     for name in files:
         for line in store.lines(name):
             for row in record_parser.parse(line):
@@ -195,7 +207,13 @@ def run(options: Options, log: Callable[[str], None] = _log) -> reports.DriftRep
                 if time.perf_counter() - last_log > LOG_EVERY_SECONDS:
                     last_log = time.perf_counter()
                     log(_progress(record_parser, began))
+            if counts.lines >= report_at and progress is not None:
+                reported = counts.lines
+                progress(reported)
+                report_at = reported + PROGRESS_EVERY_RECORDS
     chunk.flush_into(state)
+    if progress is not None and counts.lines > reported:
+        progress(counts.lines)
     log(_progress(record_parser, began))
 
     return reports.DriftReport(
@@ -282,11 +300,16 @@ def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
     return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
 
 
-def execute(options: Options, log: Callable[[str], None] = _log) -> reports.DriftReport:
-    """Run, write the report and publish: the whole job, raising on caller errors."""
+def execute(
+    options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
+) -> reports.DriftReport:
+    """Run, write the report and publish: the whole job, raising on caller errors.
+
+    ``progress``, when given, is told the capture records read so far (see run).
+    """
     from monitoring import metrics
 
-    report = run(options, log)
+    report = run(options, log, progress)
     for target in write(report, options.output, options.region, options.endpoint_url):
         log(f"wrote {target}")
     if options.publish:
@@ -333,12 +356,13 @@ def silence(report: reports.DriftReport, min_records: int) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, progress: RecordsHook | None = None) -> int:
+    """The job's command line; ``progress`` (for displays) is told the records read so far."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         options = parse_options(argv)
-        report = execute(options)
+        report = execute(options, progress=progress)
     except (UsageError, baselines.BaselineError, CaptureNotFoundError, uri.UriError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

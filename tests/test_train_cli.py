@@ -1,4 +1,4 @@
-"""`mlops train --local`: the whole training path on a laptop."""
+"""`mlops train`: the whole training path on a laptop (``--local`` is still accepted)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from training import dataset as ds
+from training.local import STEPS
 
 cli = CliRunner()
+# What a non-terminal shows for each step (CliRunner's output is not a terminal).
+STEP_LINES = [f"step {i}/{len(STEPS)}: {name}" for i, name in enumerate(STEPS, start=1)]
+
+
+def _step_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("step ")]
 
 
 def test_local_run_trains_and_prints_test_metrics(
@@ -19,6 +26,7 @@ def test_local_run_trains_and_prints_test_metrics(
     monkeypatch.chdir(tmp_path)
     result = cli.invoke(app, ["train", "--local", "--run-dir", "run"])
     assert result.exit_code == 0, result.output
+    assert _step_lines(result.output) == STEP_LINES
     for name in ("roc_auc", "accuracy", "precision", "recall", "f1"):
         assert name in result.output
     assert (tmp_path / "run" / "model" / "model.joblib").is_file()
@@ -37,6 +45,8 @@ def test_bad_raw_data_stops_before_training(
 
     assert result.exit_code == 1
     assert "data rejected before training" in result.output
+    # The step that rejected the data was the last one shown; no training started.
+    assert _step_lines(result.output) == STEP_LINES[:2]
     assert "state: column_present" in result.output
     assert not (tmp_path / "run" / "model").exists()
 
@@ -48,7 +58,23 @@ def test_missing_raw_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     assert "--raw nope.csv: no such file" in result.output
 
 
-def test_train_without_local_says_what_is_supported() -> None:
-    result = cli.invoke(app, ["train"])
-    assert result.exit_code == 1
-    assert "only --local is available" in result.output
+def test_train_without_local_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    # 600 rows (the contract's minimum is 500): the same steps as the shipped data, faster.
+    ds.load_shipped().sample(600, random_state=0).to_csv(tmp_path / "small.csv", index=False)
+
+    result = cli.invoke(app, ["train", "--run-dir", "run", "--raw", "small.csv"])
+
+    assert result.exit_code == 0, result.output
+    assert _step_lines(result.output) == STEP_LINES
+    assert "roc_auc" in result.output
+    assert "(600 rows:" in result.output
+    assert (tmp_path / "run" / "model" / "model.joblib").is_file()
+    assert (tmp_path / "run" / "evaluation" / "evaluation.json").is_file()
+
+
+def test_local_is_hidden_from_help() -> None:
+    result = cli.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    assert "--run-dir" in result.output
+    assert "--local" not in result.output

@@ -9,6 +9,8 @@ import typer
 
 from mlops.commands.common import console, errors, fail
 
+NOTE_INDENT = " " * 6
+
 
 def demo(
     runs_root: Annotated[
@@ -23,16 +25,31 @@ def demo(
     from rich.table import Table
 
     from demo.lifecycle import STEPS, DemoError, DemoOptions, Lifecycle
+    from mlops.commands.progress import Display
+    from training.local import STEPS as TRAINING_STEPS
+
+    # Training steps and requests sent, under the stage that runs them; on a terminal the
+    # rows vanish when the stage's next line prints (the notes report the outcome).
+    display = Display(console, transient=True, indent=NOTE_INDENT, steps=TRAINING_STEPS)
 
     def announce(number: int, name: str) -> None:
+        display.close()
         console.print(f"[bold cyan][{number}/{len(STEPS)}][/] {name}")
 
     def note(text: str) -> None:
-        console.print(f"      {text}", soft_wrap=True, markup=False, highlight=False)
+        display.close()
+        console.print(f"{NOTE_INDENT}{text}", soft_wrap=True, markup=False, highlight=False)
 
-    lifecycle = Lifecycle(DemoOptions(runs_root=runs_root, phase_rows=phase_rows), announce, note)
+    lifecycle = Lifecycle(
+        DemoOptions(runs_root=runs_root, phase_rows=phase_rows),
+        announce,
+        note,
+        on_step=display.step,
+        on_sent=display.counter("traffic phase {n}", "requests"),
+    )
     try:
-        result = lifecycle.run()
+        with display:
+            result = lifecycle.run()
     except DemoError as exc:
         fail(f"the demo stopped at '{exc.step}': {exc.message}")
     except KeyboardInterrupt:

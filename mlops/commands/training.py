@@ -12,7 +12,10 @@ from mlops.commands.common import console, fail
 
 def train(
     local: Annotated[
-        bool, typer.Option("--local", help="Run every step on this machine (the only mode yet).")
+        # Runs are always local (SageMaker training runs through the pipeline); --local stays
+        # accepted for scripts that pass it.
+        bool,
+        typer.Option("--local", hidden=True, help="Accepted for compatibility: the default."),
     ] = False,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the run's files go.")] = Path(
         "runs/local"
@@ -23,39 +26,31 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 42,
 ) -> None:
-    """Ingest, validate, split, train and evaluate the churn model."""
-    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+    """Ingest, validate, split, train and evaluate the churn model on this machine.
+
+    SageMaker training runs through the stack's pipeline (mlops pipeline run).
+    """
     from rich.table import Table
 
+    from mlops.commands.progress import Display
     from training import local as local_run
     from training.contract import DataValidationError
     from training.features import Hyperparameters
 
-    if not local:
-        fail("only --local is available; SageMaker training runs through the pipeline")
+    del local  # the only mode
     if raw is not None and not raw.is_file():
         fail(f"--raw {raw}: no such file")
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def started(name: str) -> None:
-            for previous in tasks.values():
-                progress.update(previous, completed=1)
-            tasks[name] = progress.add_task(name, total=1)
-
-        try:
+    try:
+        with Display(console, steps=local_run.STEPS) as display:
             result = local_run.run(
-                run_dir, raw_csv=raw, hyperparameters=Hyperparameters(seed=seed), on_step=started
+                run_dir,
+                raw_csv=raw,
+                hyperparameters=Hyperparameters(seed=seed),
+                on_step=display.step,
             )
-        except DataValidationError as exc:
-            progress.stop()
-            fail(
-                f"data rejected before training (report in {run_dir}/data/processed/report):\n{exc}"
-            )
-        for task in tasks.values():
-            progress.update(task, completed=1)
+    except DataValidationError as exc:
+        fail(f"data rejected before training (report in {run_dir}/data/processed/report):\n{exc}")
 
     table = Table(title=f"churn model {result.model_sha256[:12]}")
     table.add_column("metric")
