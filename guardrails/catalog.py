@@ -14,6 +14,14 @@ from guardrails import (
 )
 from guardrails.model import Guardrail, Level, Param
 
+
+def _environments(description: str, default: list[str]) -> Param:
+    """The environments a rule applies in (matched against ``environment``)."""
+    return Param(
+        {"type": "array", "items": {"type": "string"}, "description": description}, default
+    )
+
+
 _ENVIRONMENT = Param(
     {
         "type": "string",
@@ -65,13 +73,8 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         Level.MANDATORY,
         resource_validators=(capture.validate,),
         params={
-            "environments": Param(
-                {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Environments that must capture.",
-                },
-                list(capture.DEFAULT_ENVIRONMENTS),
+            "environments": _environments(
+                "Environments that must capture.", list(capture.DEFAULT_ENVIRONMENTS)
             ),
             "environment": _ENVIRONMENT,
         },
@@ -112,12 +115,8 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         Level.MANDATORY,
         stack_validators=(placeholders.validate_enforced,),
         params={
-            "environments": Param(
-                {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Environments where a placeholder fails the stack.",
-                },
+            "environments": _environments(
+                "Environments where a placeholder fails the stack.",
                 list(placeholders.ENFORCED_ENVIRONMENTS),
             ),
             "environment": _ENVIRONMENT,
@@ -130,12 +129,8 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         Level.ADVISORY,
         stack_validators=(placeholders.validate_warned,),
         params={
-            "environments": Param(
-                {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Environments where a placeholder is reported as a warning.",
-                },
+            "environments": _environments(
+                "Environments where a placeholder is reported as a warning.",
                 list(placeholders.WARNED_ENVIRONMENTS),
             ),
             "environment": _ENVIRONMENT,
