@@ -1,14 +1,15 @@
 """An AWS on 127.0.0.1 for the demo: moto's server on a free port, and what the stack owns.
 
 Everything the lifecycle calls goes to this endpoint through plain boto3 clients, exactly
-as it would go to AWS. The process environment gets placeholder credentials for the
-duration (the drift job and promotion build their clients from it), then is restored.
+as it would go to AWS. The process environment loses the user's AWS setup and gets
+placeholder credentials for the duration (the drift job and promotion build their clients
+from it), then is restored: a stray AWS_PROFILE or real keys can neither break the demo nor
+reach an account.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +18,10 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
+from infra.aws_session import isolated_session, offline_process_environment
 from infra.naming import BucketPurpose
 from promotion.aws import Clients, Stage
 
-PLACEHOLDER_ENV = {
-    "AWS_ACCESS_KEY_ID": "demo",
-    "AWS_SECRET_ACCESS_KEY": "demo",
-    "AWS_SESSION_TOKEN": "demo",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 # The buckets the lifecycle touches; the access-log bucket plays no part locally.
 BUCKETS = (BucketPurpose.DATA, BucketPurpose.ARTIFACTS, BucketPurpose.CAPTURE)
 
@@ -37,35 +33,29 @@ class EmbeddedAws:
     region: str
 
     def client(self, service: str) -> Any:
-        import boto3
 
-        return boto3.client(service, region_name=self.region, endpoint_url=self.url)
+        return isolated_session(self.region).client(service, endpoint_url=self.url)
 
 
 @contextmanager
 def embedded_aws(region: str) -> Iterator[EmbeddedAws]:
-    # The server logs every request at INFO; the demo's own lines are the progress display.
-    for noisy in ("werkzeug", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The server logs every request at INFO, and a traceback for a request it cannot serve
+    # (the local stack lists those); the demo's own lines are the progress display.
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # Port 0: the OS picks a free port, so a busy port can never stop the demo.
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    saved = {name: os.environ.get(name) for name in (*PLACEHOLDER_ENV, "AWS_DEFAULT_REGION")}
-    os.environ.update({**PLACEHOLDER_ENV, "AWS_DEFAULT_REGION": region})
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        # moto keeps its state per process, not per server: a second run in the same
-        # process (a test, a notebook) must start from nothing too.
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
-        yield EmbeddedAws(url, Clients.create(region, url), region)
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with offline_process_environment(region):
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            url = f"http://{host}:{port}"
+            # moto keeps its state per process, not per server: a second run in the same
+            # process (a test, a notebook) must start from nothing too.
+            urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+            yield EmbeddedAws(url, Clients.create(region, url, isolated_session(region)), region)
+        finally:
+            server.stop()
 
 
 def provision(aws: EmbeddedAws, stage: Stage) -> None:

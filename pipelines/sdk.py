@@ -36,9 +36,6 @@ _SDK_CONFIG = {
     "SchemaVersion": "1.0",
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
-# Placeholder credentials: requests are refused before signing matters, but botocore must
-# not walk the credential chain (files, SSO, instance metadata) to find real ones.
-_OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 
 
 class OfflineSdkError(RuntimeError):
@@ -112,12 +109,13 @@ def _refuse(request: Any, **_: Any) -> None:
 
 def offline_session(region: str, default_bucket: str) -> Any:
     """A ``PipelineSession`` that records step requests and never reaches AWS."""
-    import boto3
+    from infra.aws_session import isolated_session
 
     with sdk_environment():
         from sagemaker.core.workflow.pipeline_context import PipelineSession
 
-    boto_session = boto3.Session(region_name=region, **_OFFLINE_CREDENTIALS)
+    # Reads nothing of the user's (AWS_PROFILE, ~/.aws): a plan must not depend on them.
+    boto_session = isolated_session(region)
     boto_session.events.register("before-send", _refuse)
     session = PipelineSession(
         boto_session=boto_session,

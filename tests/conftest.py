@@ -12,9 +12,23 @@ from typing import Any
 
 import pytest
 
-from infra.plan.mocks import RecordedResource
-from infra.plan.project import load_stack_config
-from infra.plan.runner import Plan, plan_config
+from infra.aws_session import PLACEHOLDER_KEY, USER_AWS_VARIABLES
+
+# The suite reads nothing of the user's AWS setup, whatever the shell exports: no profile,
+# no keys, no region, no config files. Tests that need a region or credentials set them.
+for _name in USER_AWS_VARIABLES:
+    os.environ.pop(_name, None)
+os.environ |= {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": PLACEHOLDER_KEY,
+    "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_KEY,
+}
+
+from infra.plan.mocks import RecordedResource  # noqa: E402  (after the scrub, as the SDK reads it)
+from infra.plan.project import load_stack_config  # noqa: E402
+from infra.plan.runner import Plan, plan_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")

@@ -14,6 +14,7 @@ from typing import Any
 
 import botocore.session
 
+from infra.aws_session import isolated_botocore_session
 from infra.config.java_regex import compile_pattern
 
 
@@ -37,7 +38,8 @@ class JobKind(enum.Enum):
 
 @cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    # Only botocore's bundled data is read: the user's AWS_PROFILE or config must not matter.
+    return isolated_botocore_session()
 
 
 @cache

@@ -19,6 +19,7 @@ from pulumi.runtime import set_all_config, set_mocks
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
+from infra.aws_session import offline_process_environment
 from infra.plan.mocks import PLAN_ACCOUNT_ID, AwsMocks, RecordedResource, RecordingMonitor
 from infra.plan.project import StackConfig
 from infra.plan.references import UnresolvedReferenceError, predicted_outputs
@@ -71,7 +72,12 @@ def plan_config(
     # A fresh context per plan: Pulumi keeps its root stack and settings in context
     # variables, so plans of several stacks in one process never see each other.
     account = caller_account or config.values.get("mlops:accountId") or PLAN_ACCOUNT_ID
-    return contextvars.Context().run(_plan_in_context, config, program or default_program, account)
+    # Nothing the program imports may read the user's AWS setup (the SageMaker SDK builds
+    # a session on import): a plan is the same whatever AWS_PROFILE says.
+    with offline_process_environment(config.values.get("aws:region", "us-east-1")):
+        return contextvars.Context().run(
+            _plan_in_context, config, program or default_program, account
+        )
 
 
 def _check_references(config: StackConfig) -> None:
