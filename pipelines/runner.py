@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.aws_session import plain_error
+
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
 DEFAULT_POLL_SECONDS = 15.0
 
@@ -129,7 +131,7 @@ class PipelineRunner:
             steps = self._list_steps(result.arn)
         except (NotImplementedError, ClientError) as exc:
             result.steps_available = False
-            reason = str(exc).splitlines()[0]
+            reason = plain_error(exc).splitlines()[0]
             report(f"cannot list the steps here ({reason}); following the execution only")
             return
         # The API lists the newest step first; report in the order steps started.

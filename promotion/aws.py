@@ -17,13 +17,16 @@ class Clients:
     sts: Any
 
     @classmethod
-    def create(cls, region: str, endpoint_url: str | None = None) -> Clients:
+    def create(
+        cls, region: str, endpoint_url: str | None = None, session: Any | None = None
+    ) -> Clients:
+        """Clients from ``session`` (a boto3 Session; default: boto3's defaults in ``region``)."""
         import boto3
 
-        session = boto3.session.Session(region_name=region)
+        session = session or boto3.session.Session(region_name=region)
 
         def client(service: str) -> Any:
-            return session.client(service, endpoint_url=endpoint_url)
+            return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
         return cls(*(client(s) for s in ("sagemaker", "s3", "cloudwatch", "sts")))
 

@@ -2,27 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops.commands.common import EndpointUrlOption
+from mlops.commands.common import (
+    EndpointUrlOption,
+    ProfileOption,
+    ProjectDirOption,
+    RegionOption,
+    aws_errors,
+    aws_target,
+    fail,
+)
+
+if TYPE_CHECKING:
+    from infra.aws_session import AwsTarget
+    from infra.config.settings import Settings
+
+LOCAL_CAPTURE = "runs/local/capture"
+LOCAL_BASELINE = "runs/local/model"
+LOCAL_OUTPUT = "runs/local/drift"
 
 
 def drift_command(
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Run on a deployed stack's capture, served model and metrics namespace, with "
+            "its account settings; the other options override.",
+        ),
+    ] = None,
     capture: Annotated[
-        str, typer.Option("--capture", help="Data capture folder or s3:// prefix.")
-    ] = "runs/local/capture",
+        str | None,
+        typer.Option(
+            "--capture",
+            help=f"Data capture folder or s3:// prefix (default: {LOCAL_CAPTURE}, or the "
+            "stack's capture).",
+        ),
+    ] = None,
     baseline: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--baseline",
-            help="baseline.json, model dir, model.tar.gz (local or s3://) or model package ARN.",
+            help="baseline.json, model dir, model.tar.gz (local or s3://) or model package "
+            f"ARN (default: {LOCAL_BASELINE}, or the stack's served package).",
         ),
-    ] = "runs/local/model",
+    ] = None,
     output: Annotated[
-        str, typer.Option("--output", help="Folder or s3:// prefix for drift.json/.html.")
-    ] = "runs/local/drift",
+        str | None,
+        typer.Option(
+            "--output",
+            help=f"Folder or s3:// prefix for drift.json/.html (default: {LOCAL_OUTPUT}).",
+        ),
+    ] = None,
     window_hours: Annotated[float, typer.Option(help="Hours of capture to compare.")] = 24.0,
     min_records: Annotated[
         int,
@@ -40,8 +75,10 @@ def drift_command(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Put the metrics to CloudWatch.")
     ] = False,
-    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
+    project_dir: ProjectDirOption = None,
 ) -> None:
     """Compare a window of endpoint data capture with the model's training baseline.
 
@@ -54,6 +91,16 @@ def drift_command(
     """
     from monitoring import drift as drift_job
 
+    if stack is not None:
+        settings, aws = aws_target(
+            stack, project_dir, profile=profile, region=region, endpoint_url=endpoint_url
+        )
+        capture, baseline, namespace, endpoint_name = _stack_defaults(
+            settings, aws, capture, baseline, namespace, endpoint_name
+        )
+        region, endpoint_url = aws.region, aws.endpoint_url
+    capture, baseline = capture or LOCAL_CAPTURE, baseline or LOCAL_BASELINE
+    output = output or LOCAL_OUTPUT
     argv = [
         "--capture", capture, "--baseline", baseline, "--output", output,
         "--window-hours", str(window_hours), "--min-records", str(min_records),
@@ -69,7 +116,52 @@ def drift_command(
     ):
         if value is not None:
             argv += [flag, value]
+    from mlops.commands.common import console
+    from mlops.commands.progress import Display
+
     # The job's own exit codes (see the docstring), passed through.
-    code = drift_job.main(argv)
+    with Display(console) as display:
+        code = drift_job.main(argv, progress=display.tally("reading capture", "records"))
     if code:
         raise typer.Exit(code=code)
+
+
+def _stack_defaults(
+    settings: Settings,
+    aws: AwsTarget,
+    capture: str | None,
+    baseline: str | None,
+    namespace: str | None,
+    endpoint_name: str | None,
+) -> tuple[str, str, str, str]:
+    """What the stack's scheduled drift job reads, found from its names and its account; the
+    job's clients then come from the stack's session (boto3's default session)."""
+    import boto3
+
+    from infra.aws_session import stack_session
+    from infra.naming import BucketPurpose, CapturePrefix, Variant
+    from promotion.aws import Stage
+
+    with aws_errors(aws):
+        session = stack_session(aws)
+        account = settings.account_id or str(
+            session.client("sts", endpoint_url=aws.endpoint_url).get_caller_identity()["Account"]
+        )
+    boto3.DEFAULT_SESSION = session  # what the job's boto3.client() calls use
+    stage = Stage(settings, account)
+    naming = stage.naming
+    endpoint = endpoint_name or naming.endpoint
+    if capture is None:
+        bucket = stage.bucket(BucketPurpose.CAPTURE)
+        capture = f"s3://{bucket}/{CapturePrefix.DATA_CAPTURE}{endpoint}/{Variant.PRIMARY}/"
+    if baseline is None:
+        model = settings.serving.model
+        if model is None:
+            fail(f"{settings.stack} serves no model (mlops:serving.model); pass --baseline")
+        if model.package_version is not None and settings.shared_registry is not None:
+            fail(f"{settings.stack} serves from a shared registry; pass --baseline <package ARN>")
+        if model.package_version is not None:
+            baseline = stage.package_arn(model.package_version)
+        else:
+            baseline = model.package_arn or model.data_uri or ""
+    return capture, baseline, namespace or naming.metrics_namespace, endpoint

@@ -18,35 +18,40 @@ import typer
 
 from mlops.commands.common import (
     EndpointUrlOption,
+    ProfileOption,
     ProjectDirOption,
+    RegionOption,
+    aws_errors,
+    aws_target,
     console,
     errors,
     fail,
-    stack_settings,
 )
 from promotion.lock import DEFAULT_WAIT_SECONDS, Wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from infra.aws_session import AwsTarget
     from promotion.aws import Clients
     from promotion.flow import Outcome
     from promotion.stack_file import StackFile
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
         raise typer.BadParameter("must not be empty")
-    return value.strip()
+    return value.strip() if value is not None else None
 
 
 ApproverOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--approver",
-        envvar=["GITHUB_ACTOR", "USER"],
+        envvar="GITHUB_ACTOR",
         callback=_not_blank,
-        help="Who decides (recorded in the registry). Default: $GITHUB_ACTOR, then $USER.",
+        help="Who decides (recorded in the registry). Default: $GITHUB_ACTOR in CI, else "
+        "the caller's AWS identity (its STS ARN).",
     ),
 ]
 ReasonOption = Annotated[
@@ -69,7 +74,7 @@ LockTimeoutOption = Annotated[
 def promote(
     to: Annotated[str, typer.Option("--to", help="Stack that will serve the model.")],
     reason: ReasonOption,
-    approver: ApproverOption,
+    approver: ApproverOption = None,
     from_: Annotated[
         str | None,
         typer.Option(
@@ -80,10 +85,15 @@ def promote(
     ] = None,
     dry_run: DryRunOption = False,
     lock_timeout: LockTimeoutOption = DEFAULT_WAIT_SECONDS,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
     project_dir: ProjectDirOption = None,
 ) -> None:
-    """Gate a model, record the decision in the registry, and write --to's stack file."""
+    """Gate a model, record the decision in the registry, and write --to's stack file.
+
+    AWS requests use --to's account settings (region, aws:profile, assumeRoleArn).
+    """
     from promotion.flow import Decision
     from promotion.flow import promote as run_promotion
 
@@ -92,7 +102,7 @@ def promote(
         (_stack_file(from_, project_dir) if from_ else None),
     )
     outcome = _run_release(
-        lambda clients: run_promotion(
+        lambda clients, approver: run_promotion(
             clients,
             target=target,
             source=source,
@@ -100,8 +110,8 @@ def promote(
             dry_run=dry_run,
             wait=_wait(lock_timeout),
         ),
-        target,
-        endpoint_url,
+        approver,
+        aws_target(to, project_dir, profile=profile, region=region, endpoint_url=endpoint_url)[1],
     )
     if not outcome.changed and not dry_run:
         console.print(f"{to} already serves {outcome.package.arn}; nothing changed")
@@ -112,9 +122,11 @@ def promote(
 def rollback(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack to roll back.")],
     reason: ReasonOption,
-    approver: ApproverOption,
+    approver: ApproverOption = None,
     dry_run: DryRunOption = False,
     lock_timeout: LockTimeoutOption = DEFAULT_WAIT_SECONDS,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
     project_dir: ProjectDirOption = None,
 ) -> None:
@@ -124,15 +136,17 @@ def rollback(
 
     target = _stack_file(stack, project_dir)
     outcome = _run_release(
-        lambda clients: run_rollback(
+        lambda clients, approver: run_rollback(
             clients,
             target=target,
             decision=Decision(approver=approver, reason=reason),
             dry_run=dry_run,
             wait=_wait(lock_timeout),
         ),
-        target,
-        endpoint_url,
+        approver,
+        aws_target(stack, project_dir, profile=profile, region=region, endpoint_url=endpoint_url)[
+            1
+        ],
     )
     if not dry_run:
         console.print(f"[green]{stack} will serve {outcome.package.arn}[/] after `pulumi up`")
@@ -148,29 +162,29 @@ def verify_endpoint(
             "no model yet).",
         ),
     ],
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
     project_dir: ProjectDirOption = None,
 ) -> None:
     """Fail unless STACK's endpoint is InService on the configuration Pulumi deployed."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from promotion.aws import Clients
     from promotion.endpoint import EndpointCheckError, verify
 
-    settings = stack_settings(stack, project_dir)
+    settings, aws = aws_target(
+        stack, project_dir, profile=profile, region=region, endpoint_url=endpoint_url
+    )
     if settings.serving.model is None:
         # A first deployment, before any model is registered, declares no endpoint.
         console.print(f"{stack} serves no model (mlops:serving.model is unset): no endpoint")
         return
     if not expected_config.strip():
         fail(f"{stack} serves a model, so --expected-config must name its configuration")
-    clients = Clients.create(settings.region, endpoint_url)
-    try:
-        console.print(verify(clients.sagemaker, clients.cloudwatch, settings, expected_config))
-    except EndpointCheckError as exc:
-        fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        fail(f"AWS refused the request: {exc}")
+    with aws_errors(aws):
+        clients = _clients(aws)
+        try:
+            console.print(verify(clients.sagemaker, clients.cloudwatch, settings, expected_config))
+        except EndpointCheckError as exc:
+            fail(str(exc))
 
 
 def _stack_file(stack: str, project_dir: Path | None) -> StackFile:
@@ -185,30 +199,35 @@ def _stack_file(stack: str, project_dir: Path | None) -> StackFile:
     return stack_file
 
 
+def _clients(aws: AwsTarget) -> Clients:
+    from infra.aws_session import stack_session
+    from promotion.aws import Clients
+
+    return Clients.create(aws.region, aws.endpoint_url, stack_session(aws))
+
+
 def _run_release(
-    action: Callable[[Clients], Outcome], target: StackFile, endpoint_url: str | None
+    action: Callable[[Clients, str], Outcome], approver: str | None, aws: AwsTarget
 ) -> Outcome:
     """Run a promotion or rollback, print its gates, and turn every refusal into one line."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from promotion.aws import Clients
     from promotion.flow import PromotionError
     from promotion.gates import describe
     from promotion.stack_file import StackFileError
 
-    clients = Clients.create(target.settings().region, endpoint_url)
-    try:
-        with _sigterm_as_exit():
-            outcome = action(clients)
-    except PromotionError as exc:
-        if exc.report is not None:
-            for line in describe(exc.report.results):
-                errors.print(f"  {line}", soft_wrap=True, markup=False)
-        fail(str(exc))
-    except StackFileError as exc:
-        fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        fail(f"AWS refused the request: {exc}")
+    with aws_errors(aws):
+        clients = _clients(aws)
+        # In CI --approver comes from $GITHUB_ACTOR; elsewhere the caller's own identity.
+        who = approver or str(clients.sts.get_caller_identity()["Arn"])
+        try:
+            with _sigterm_as_exit():
+                outcome = action(clients, who)
+        except PromotionError as exc:
+            if exc.report is not None:
+                for line in describe(exc.report.results):
+                    errors.print(f"  {line}", soft_wrap=True, markup=False)
+            fail(str(exc))
+        except StackFileError as exc:
+            fail(str(exc))
     if outcome.report is not None:
         for line in describe(outcome.report.results):
             console.print(f"  {line}", soft_wrap=True, markup=False)
