@@ -1,8 +1,11 @@
-# Every target creates .venv from pyproject.toml (pinned by constraints.txt) when needed.
+# Every target creates .venv from pyproject.toml (pinned by constraints.txt) when needed:
+# the kit and a local AWS for running it (RUN_STAMP), plus the toolchain for testing it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(BIN)/python -m pip install --progress-bar on -c constraints.txt
 STACK ?= dev
 # Pinned Python 3.12 wheels the code bundle carries into network-isolated SageMaker jobs.
 WHEELHOUSE := build/wheelhouse
@@ -16,13 +19,21 @@ CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
 .PHONY: demo plan train serve bench bench-overload bench-drift wheelhouse container-env test lint typecheck unit lock clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+
+$(RUN_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	@echo "installing the kit and a local AWS into $(VENV) (pip lists each package)"
+	$(PIP_INSTALL) -e '.[local]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	@echo "installing the test toolchain into $(VENV)"
+	$(PIP_INSTALL) -e '.[local,dev]'
 	touch $(STAMP)
 
-$(WHEELS): training/container-requirements.txt | $(STAMP)
+$(WHEELS): training/container-requirements.txt | $(RUN_STAMP)
 	rm -rf $(WHEELHOUSE)
 	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
 	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
@@ -39,15 +50,15 @@ $(CONTAINER_STAMP): $(CONTAINER_REQUIREMENTS) containers/python3.12
 	touch $(CONTAINER_STAMP)
 
 ## demo: set up, then run the whole lifecycle locally with moto as AWS (runs/demo/<run>/report.html)
-demo: $(STAMP) $(WHEELS)
+demo: $(RUN_STAMP) $(WHEELS)
 	$(BIN)/mlops demo
 
 ## train: ingest, validate, split, train and evaluate on this machine (runs/local)
-train: $(STAMP)
-	$(BIN)/mlops train --local
+train: $(RUN_STAMP)
+	$(BIN)/mlops train
 
 ## serve: serve runs/local/model with SageMaker's contract on :8080 (train first)
-serve: $(STAMP)
+serve: $(RUN_STAMP)
 	$(BIN)/mlops serve --model-dir runs/local/model --port 8080 --capture-dir runs/local/capture
 
 ## bench: serving benchmark (handler vs predict floor, toolkit codec, server load); ~1 minute
@@ -70,7 +81,7 @@ wheelhouse: $(WHEELS)
 container-env: $(CONTAINER_STAMP)
 
 ## plan: offline plan of STACK (default dev) plus its JSON under build/
-plan: $(STAMP) $(WHEELS)
+plan: $(RUN_STAMP) $(WHEELS)
 	$(BIN)/mlops plan --stack $(STACK) --policy --json build/plan-$(STACK).json
 
 ## test: set up, then lint, type-check and run the test suite
@@ -90,7 +101,7 @@ unit: $(STAMP) $(WHEELS) $(CONTAINER_STAMP)
 ## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-lock/bin/python -m pip install --quiet -e '.[local,dev]'
 	(echo "# Pinned versions for reproducible installs: make lock regenerates this from pyproject.toml."; \
 	 .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e') > constraints.txt
 	rm -rf .venv-lock

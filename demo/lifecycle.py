@@ -25,10 +25,12 @@ import pandas as pd
 import yaml
 
 from demo import planned, release, traffic
-from demo.embedded_aws import EmbeddedAws, embedded_aws, provision
+from demo.embedded_aws import EmbeddedAws, embedded_aws
 from demo.shift import shift
 from inference.capture import CaptureWriter
+from infra.aws_session import plain_error
 from infra.naming import Variant
+from infra.plan import local_stack
 from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
 from infra.stack_files import StackFilesError
@@ -95,6 +97,8 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     report: Path | None = None
+    # Every version scored on the same held-out rows: a demo.comparison.Comparison.
+    comparison: object = None
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,22 @@ Announce = Callable[[int, str], None]
 
 class Lifecycle:
     def __init__(
-        self, options: DemoOptions, announce: Announce, note: Callable[[str], None]
+        self,
+        options: DemoOptions,
+        announce: Announce,
+        note: Callable[[str], None],
+        on_step: local_training.StepHook | None = None,
+        on_sent: traffic.SentHook | None = None,
     ) -> None:
+        """``on_step`` and ``on_sent`` (for progress displays) are told each training step as
+        it starts and each traffic phase's requests sent out of its total."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.options = options
         self.result = DemoResult(options.runs_root / stamp)
         self._announce = announce
         self._note = note
+        self._on_step = on_step
+        self._on_sent = on_sent
         self._runs: dict[str, tuple[local_training.LocalRun, float]] = {}
         self._served_arn = ""
 
@@ -137,7 +150,7 @@ class Lifecycle:
         except (DataValidationError, PromotionError, StackFilesError, drift_job.UsageError) as exc:
             raise DemoError(name, str(exc)) from exc
         except Exception as exc:  # any other failure still names its stage
-            raise DemoError(name, f"{type(exc).__name__}: {exc}") from exc
+            raise DemoError(name, f"{type(exc).__name__}: {plain_error(exc)}") from exc
         self.result.seconds[name] = time.perf_counter() - started
 
     def run(self) -> DemoResult:
@@ -151,9 +164,7 @@ class Lifecycle:
                 result.aws_url = aws.url
                 account = aws.clients.sts.get_caller_identity()["Account"]
                 stage = Stage(settings, account)
-                provision(aws, stage)
-                queue = self._stack_alarms_and_rule(aws, project)
-                self.note(f"moto on {aws.url}; buckets, registry, the stack's alarms and rule")
+                queue = self._local_stack(aws, project)
 
             v1 = self._train("v1", self.options.raw_csv)
             with self.step("register, gate, promote"):
@@ -183,6 +194,7 @@ class Lifecycle:
                 fresh.parent.mkdir(parents=True, exist_ok=True)
                 shift(ds.load_shipped()).to_csv(fresh, index=False)
                 v2 = self._train_quietly("v2", fresh)
+                self._compare(shift(held_out))
                 self._release(aws, stage, project, v2, "retrained on drifted data")
                 bodies = traffic.batches(held_out, self.options.batch_rows)
                 with traffic.Background(server.url, bodies) as background:
@@ -217,16 +229,24 @@ class Lifecycle:
         )
         return StackFile(folder, STACK)
 
-    def _stack_alarms_and_rule(self, aws: EmbeddedAws, project: StackFile) -> str:
+    def _local_stack(self, aws: EmbeddedAws, project: StackFile) -> str:
+        """The stack's resources from its offline plan, as `mlops local up` creates them,
+        and a queue beside the pipeline as the retrain rule's target (moto cannot start a
+        pipeline from a rule)."""
         plan = plan_config(load_stack_config(project.project_dir, STACK))
-        names = planned.apply_alarms(aws.clients.cloudwatch, plan.resources)
+        created = local_stack.create(plan, aws.client, project.project_dir)
+        left_out = sorted({s.resource.type.split(":")[-1] for s in created.skipped})
+        self.note(
+            f"moto on {aws.url}: {len(created.created)} of the stack's resources from its "
+            f"offline plan, as `mlops local up` makes them (not: {', '.join(left_out)})"
+        )
         sqs = aws.client("sqs")
         queue = sqs.create_queue(QueueName="training-pipeline-stand-in")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        rule = planned.apply_retrain_rule(
+        rule = planned.stand_in_target(
             aws.client("events"), plan.resources, queue_arn["Attributes"]["QueueArn"]
         )
-        self.note(f"from the stack's offline plan: {len(names)} alarms and rule {rule}")
+        self.note(f"retrain rule {rule} targets a queue standing in for the pipeline")
         return str(queue)
 
     def _train(self, label: str, raw_csv: Path | None) -> local_training.LocalRun:
@@ -236,7 +256,9 @@ class Lifecycle:
 
     def _train_quietly(self, label: str, raw_csv: Path | None) -> local_training.LocalRun:
         started = time.perf_counter()
-        run = local_training.run(self.result.run_dir / label, raw_csv=raw_csv)
+        run = local_training.run(
+            self.result.run_dir / label, raw_csv=raw_csv, on_step=self._on_step
+        )
         self._runs[label] = (run, time.perf_counter() - started)
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in run.test_metrics.items())
         self.note(f"{label}: {sum(run.rows.values())} rows validated; test {metrics}")
@@ -311,9 +333,13 @@ class Lifecycle:
     def _traffic(self, url: str, held_out: pd.DataFrame) -> tuple[datetime, datetime, datetime]:
         size = self.options.batch_rows
         start = _second_boundary()
-        self.result.normal = traffic.send(url, traffic.batches(held_out, size))
+        self.result.normal = traffic.send(
+            url, traffic.batches(held_out, size), progress=self._on_sent
+        )
         middle = _second_boundary()
-        self.result.drifted = traffic.send(url, traffic.batches(shift(held_out), size))
+        self.result.drifted = traffic.send(
+            url, traffic.batches(shift(held_out), size), progress=self._on_sent
+        )
         end = _second_boundary()
         for phase, sent in (("normal", self.result.normal), ("drifted", self.result.drifted)):
             self.note(
@@ -391,6 +417,19 @@ class Lifecycle:
             "the stack's retrain rule routed the ALARM event to its target (a queue standing "
             "in for the training pipeline, which cannot run here); retraining follows"
         )
+
+    def _compare(self, drifted_traffic: pd.DataFrame) -> None:
+        """Every version on the same held-out rows: their own test splits hold different data."""
+        from demo import comparison
+
+        run_dir = self.result.run_dir
+        models = {label: run.model_dir for label, (run, _) in self._runs.items()}
+        sets = comparison.demo_sets(run_dir, drifted_traffic)
+        compared = comparison.compare(models, sets, run_dir / "comparison")
+        self.result.comparison = compared
+        for scored in compared.sets:
+            values = ", ".join(f"{s.version} {scored.value(s.version):.3f}" for s in scored.scores)
+            self.note(f"on the same {scored.rows} {scored.data.title}: ROC AUC {values}")
 
 
 class LocalEndpoint:

@@ -1,12 +1,11 @@
-"""The stack's own alarms and retrain rule, taken from its offline plan and applied to moto.
+"""Planned alarms and the retrain rule, as the demo and the tests use them against moto.
 
-Planning the demo's stack runs the real Pulumi program under mocks; its recorded inputs are
-exactly what the provider would send, so the demo's alarms are the cloud's alarms.
+Planning a stack runs the real Pulumi program under mocks; its recorded inputs are exactly
+what the provider would send, so alarms made from them are the cloud's alarms.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,25 +66,13 @@ def _query(query: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def apply_alarms(cloudwatch: Any, resources: Sequence[RecordedResource]) -> list[str]:
-    names = []
-    for alarm in (r for r in resources if r.type == ALARM):
-        request = put_metric_alarm_request(alarm.inputs)
-        cloudwatch.put_metric_alarm(**request)
-        names.append(request["AlarmName"])
-    return names
-
-
-def apply_retrain_rule(events: Any, resources: Sequence[RecordedResource], target_arn: str) -> str:
-    """The drift rule, targeting ``target_arn`` (a queue standing in for the pipeline)."""
+def stand_in_target(events: Any, resources: Sequence[RecordedResource], target_arn: str) -> str:
+    """Point the planned drift rule at ``target_arn`` (a queue standing in for the pipeline)
+    instead of its planned targets: moto fails (HTTP 500) delivering to a pipeline."""
     (rule,) = [r for r in resources if r.type == RULE]
-    pattern = rule.inputs["eventPattern"]
     name: str = rule.inputs["name"]
-    events.put_rule(
-        Name=name,
-        EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern),
-        State=rule.inputs.get("state", "ENABLED"),
-        Description=rule.inputs.get("description", ""),
-    )
-    events.put_targets(Rule=name, Targets=[{"Id": "training-pipeline", "Arn": target_arn}])
+    planned = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
+    if planned:
+        events.remove_targets(Rule=name, Ids=planned)
+    events.put_targets(Rule=name, Targets=[{"Id": "training-pipeline-stand-in", "Arn": target_arn}])
     return name

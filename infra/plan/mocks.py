@@ -94,7 +94,7 @@ class AwsMocks(Mocks):
             outputs["arn"] = f"arn:{self.partition}:s3:::{physical_id}"
             outputs["bucket"] = physical_id
         elif args.typ == "aws:kms/key:Key":
-            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{args.name}"))
+            key_id = mock_key_id(args.name)
             physical_id = key_id
             outputs["keyId"] = key_id
             outputs["arn"] = (
@@ -158,6 +158,11 @@ class AwsMocks(Mocks):
             f"the offline plan has no answer for data source {args.token}; "
             "add it to infra/plan/mocks.py"
         )
+
+
+def mock_key_id(name: str) -> str:
+    """The KMS key ID the plan gives the key named ``name`` (a local stack keeps it)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{name}"))
 
 
 def _generated_name(args: MockResourceArgs) -> str:
