@@ -120,7 +120,7 @@ def serve(
         shutdown_timeout=shutdown_timeout,
     )
     if not model.exists():
-        fail(f"--model-dir {model}: no such file or directory (train one: mlops train --local)")
+        fail(f"--model-dir {model}: no such file or directory (train one: mlops train)")
     try:
         check_port_free(host, port)
         loaded = load_model(model)  # here, so a bad model is one clear error, not one per worker
