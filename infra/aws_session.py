@@ -204,7 +204,10 @@ def credentials_problem(exc: BaseException, target: AwsTarget) -> str | None:
     None for anything else (AWS answered, and refused): the caller reports that as AWS's.
     """
     from botocore.exceptions import (
+        BotoCoreError,
+        ConfigParseError,
         EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
@@ -234,6 +237,16 @@ def credentials_problem(exc: BaseException, target: AwsTarget) -> str | None:
             f"could not connect to {exc.kwargs.get('endpoint_url')} ({where}); check the "
             "region (--region), the network, or --endpoint-url"
         )
+    if isinstance(exc, ConfigParseError):
+        return (
+            f"cannot read the AWS config file {exc.kwargs.get('path')}; fix it, or point "
+            "AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at readable files"
+        )
+    if isinstance(exc, HTTPClientError):
+        return f"the connection to AWS failed ({where}): {exc}; retry, or check the network"
+    if isinstance(exc, BotoCoreError):
+        # Raised before any answer came back: the setup, not AWS, is the problem.
+        return f"the AWS setup on this machine cannot be used ({where}): {exc}"
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code in {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}:
         return f"the AWS credentials have expired ({where}); refresh them and retry"

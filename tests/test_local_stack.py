@@ -259,3 +259,19 @@ class _Listening:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_an_unreadable_aws_config_is_named_not_blamed_on_aws(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "config"
+    garbage.write_text("[[[ not an ini file\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(garbage))
+    result = CliRunner().invoke(
+        _app(), ["promote", "--to", STACK, "--reason", "r", "--project-dir", str(project)]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: cannot read the AWS config file {garbage}; fix it, or point AWS_CONFIG_FILE / "
+        "AWS_SHARED_CREDENTIALS_FILE at readable files"
+    )

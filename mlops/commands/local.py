@@ -85,6 +85,7 @@ def local_up(
             "\nPoint commands at it (every mlops command and the AWS CLI read these):\n"
             f"  export AWS_ENDPOINT_URL={url} AWS_REGION={region}\n"
             f"  export AWS_ACCESS_KEY_ID={account} AWS_SECRET_ACCESS_KEY=local\n"
+            "  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null\n"
             "  unset AWS_PROFILE AWS_SESSION_TOKEN",
             soft_wrap=True,
             markup=False,
