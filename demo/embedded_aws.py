@@ -13,7 +13,7 @@ import logging
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.server import ThreadedMotoServer
@@ -31,10 +31,14 @@ class EmbeddedAws:
     url: str
     clients: Clients
     region: str
+    # One client per service: a new session reloads botocore's models (0.2 s each time).
+    _made: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
-
-        return isolated_session(self.region).client(service, endpoint_url=self.url)
+        if service not in self._made:
+            session = isolated_session(self.region)
+            self._made[service] = session.client(service, endpoint_url=self.url)
+        return self._made[service]
 
 
 @contextmanager
