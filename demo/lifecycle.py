@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from demo import planned, release, traffic
+from demo.comparison import Comparison
 from demo.embedded_aws import EmbeddedAws, embedded_aws
 from demo.shift import shift
 from inference.capture import CaptureWriter
@@ -97,8 +98,8 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     report: Path | None = None
-    # Every version scored on the same held-out rows: a demo.comparison.Comparison.
-    comparison: object = None
+    # Every version scored on the same held-out rows.
+    comparison: Comparison | None = None
 
 
 @dataclass(frozen=True)

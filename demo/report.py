@@ -84,7 +84,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
             "malformed": counts.malformed_total,
         }
 
-    comparison = _comparison(result)
+    comparison = result.comparison
     return {
         "run": str(result.run_dir),
         "versions": [
@@ -316,7 +316,7 @@ def _facts(result: DemoResult) -> str:
         ("Retraining", retraining),
         ("Model swap", f"{swap.sent} requests sent during the swap, {swap.failed} failed"),
     ]
-    comparison = _comparison(result)
+    comparison = result.comparison
     if comparison:
         facts.append(("Same-data comparison", _sentence(comparison.sets[0])))
     rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
@@ -338,7 +338,7 @@ def _versions(result: DemoResult) -> str:
 
 
 def _comparison_section(result: DemoResult) -> str:
-    comparison = _comparison(result)
+    comparison = result.comparison
     if comparison is None:
         return "<p>(no comparison: the run stopped before the second version)</p>"
     e = html.escape
@@ -470,10 +470,6 @@ def _latency(result: DemoResult) -> str:
 
 def _metric(name: str) -> str:
     return METRIC_LABELS.get(name, name.replace("_", " "))
-
-
-def _comparison(result: DemoResult) -> Comparison | None:
-    return result.comparison if isinstance(result.comparison, Comparison) else None
 
 
 def _phases(result: DemoResult) -> list[tuple[str, Any]]:
