@@ -29,15 +29,20 @@ BUCKETS = (BucketPurpose.DATA, BucketPurpose.ARTIFACTS, BucketPurpose.CAPTURE)
 @dataclass(frozen=True)
 class EmbeddedAws:
     url: str
-    clients: Clients
     region: str
-    # One client per service: a new session reloads botocore's models (0.2 s each time).
+    # One session and one client per service: a new session reloads botocore's models.
+    session: Any
+    clients: Clients
     _made: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def at(cls, url: str, region: str) -> EmbeddedAws:
+        session = isolated_session(region)
+        return cls(url, region, session, Clients.create(region, url, session))
 
     def client(self, service: str) -> Any:
         if service not in self._made:
-            session = isolated_session(self.region)
-            self._made[service] = session.client(service, endpoint_url=self.url)
+            self._made[service] = self.session.client(service, endpoint_url=self.url)
         return self._made[service]
 
 
@@ -57,7 +62,7 @@ def embedded_aws(region: str) -> Iterator[EmbeddedAws]:
             # moto keeps its state per process, not per server: a second run in the same
             # process (a test, a notebook) must start from nothing too.
             urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
-            yield EmbeddedAws(url, Clients.create(region, url, isolated_session(region)), region)
+            yield EmbeddedAws.at(url, region)
         finally:
             server.stop()
 

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from demo import planned, release, traffic
+from demo import release, traffic
 from demo.comparison import Comparison
 from demo.embedded_aws import EmbeddedAws, embedded_aws
 from demo.shift import shift
@@ -165,7 +165,7 @@ class Lifecycle:
                 result.aws_url = aws.url
                 account = aws.clients.sts.get_caller_identity()["Account"]
                 stage = Stage(settings, account)
-                queue = self._local_stack(aws, project)
+                queue = self._local_stack(aws, stage, project)
 
             v1 = self._train("v1", self.options.raw_csv)
             with self.step("register, gate, promote"):
@@ -230,12 +230,12 @@ class Lifecycle:
         )
         return StackFile(folder, STACK)
 
-    def _local_stack(self, aws: EmbeddedAws, project: StackFile) -> str:
+    def _local_stack(self, aws: EmbeddedAws, stage: Stage, project: StackFile) -> str:
         """The stack's resources from its offline plan, as `mlops local up` creates them,
-        and a queue beside the pipeline as the retrain rule's target (moto cannot start a
-        pipeline from a rule)."""
+        with a queue in place of the pipeline as the retrain rule's target (moto fails, HTTP
+        500, delivering to a pipeline)."""
         plan = plan_config(load_stack_config(project.project_dir, STACK))
-        created = local_stack.create(plan, aws.client, project.project_dir)
+        created = local_stack.create(plan, aws.session, aws.url, project.project_dir)
         left_out = sorted({s.resource.type.split(":")[-1] for s in created.skipped})
         self.note(
             f"moto on {aws.url}: {len(created.created)} of the stack's resources from its "
@@ -244,9 +244,13 @@ class Lifecycle:
         sqs = aws.client("sqs")
         queue = sqs.create_queue(QueueName="training-pipeline-stand-in")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        rule = planned.stand_in_target(
-            aws.client("events"), plan.resources, queue_arn["Attributes"]["QueueArn"]
-        )
+        rule = stage.naming.retrain_rule
+        events = aws.client("events")
+        planned = [t["Id"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]]
+        if planned:
+            events.remove_targets(Rule=rule, Ids=planned)
+        stand_in = {"Id": "training-pipeline-stand-in", "Arn": queue_arn["Attributes"]["QueueArn"]}
+        events.put_targets(Rule=rule, Targets=[stand_in])
         self.note(f"retrain rule {rule} targets a queue standing in for the pipeline")
         return str(queue)
 

@@ -20,8 +20,8 @@ import pytest
 from conftest import REPO, PlannedStack
 from moto import mock_aws
 
-from demo.planned import put_metric_alarm_request
 from infra.config.loader import settings_from_config
+from infra.plan.aws_requests import resource_requests
 from infra.plan.project import load_stack_config
 from monitoring import drift
 from promotion.gates import no_alarm_firing
@@ -44,7 +44,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
 
 
 def _apply_alarms(cloudwatch: Any, planned: PlannedStack) -> list[dict[str, Any]]:
-    requests = [put_metric_alarm_request(a.inputs) for a in planned.all(ALARM)]
+    """Each planned alarm's PutMetricAlarm, as the provider would send it."""
+    requests = [r.params for a in planned.all(ALARM) for r in resource_requests(planned.plan, a)]
     for request in requests:
         cloudwatch.put_metric_alarm(**request)
     return requests

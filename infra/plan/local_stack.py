@@ -24,12 +24,9 @@ from botocore.config import Config
 from infra.plan.aws_requests import check_plan
 from infra.plan.aws_requests.inputs import Request
 from infra.plan.aws_requests.shapes import Opaque
+from infra.plan.aws_requests.storage import PENDING_KEY_ID
 from infra.plan.mocks import RecordedResource, mock_key_id
 from infra.plan.runner import Plan
-
-KMS_KEY = "aws:kms/key:Key"
-# What the request mapping writes for the key's own ID before CreateKey has answered.
-PENDING_KEY_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -97,21 +94,29 @@ NOT_SENT = {
 # One attempt per request: a refusal is reported, not retried with backoff.
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
-ClientFactory = Callable[[str], Any]
 Progress = Callable[[int, int], None]
 
 
 def create(
     plan: Plan,
-    client: ClientFactory,
+    session: Any,
+    endpoint_url: str,
     project_dir: Path,
     progress: Progress | None = None,
 ) -> LocalStack:
-    """Send each planned resource's create requests through ``client(service)``."""
+    """Send each planned resource's create requests to ``endpoint_url``, with clients of
+    ``session`` (a boto3 Session), one per service, each request tried once."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service, endpoint_url=endpoint_url, config=NO_RETRIES)
+        return clients[service]
+
     checked = check_plan(plan)
-    region = plan_region(plan)
+    region = _region(plan)
     result = LocalStack(plan.stack, region)
     report = progress or (lambda done, total: None)
     # Planned IDs -> the IDs the endpoint gave (the KMS key's), applied to every request.
@@ -154,7 +159,7 @@ def _rank(type_token: str) -> int:
     return CREATE_ORDER.index(type_token) if type_token in CREATE_ORDER else len(CREATE_ORDER)
 
 
-def plan_region(plan: Plan) -> str:
+def _region(plan: Plan) -> str:
     for resource in plan.resources:
         if resource.type.startswith("pulumi:providers:aws"):
             return str(resource.inputs.get("region", "us-east-1"))

@@ -66,18 +66,9 @@ def local_up(
         except (ConfigError, PlanError) as exc:
             fail(str(exc))
         session = isolated_session(region, access_key=account)
-        clients: dict[str, object] = {}
-
-        def client(service: str) -> object:
-            if service not in clients:
-                clients[service] = session.client(
-                    service, endpoint_url=url, config=local_stack.NO_RETRIES
-                )
-            return clients[service]
-
         with Display(console, transient=True) as display:
             progress = display.counter(f"creating {stack}'s resources", "resources")
-            created = local_stack.create(plan, client, project, progress=progress)
+            created = local_stack.create(plan, session, url, project, progress=progress)
         console.print(local_stack.summary(created), soft_wrap=True, markup=False)
         if json_path is not None:
             json_path.write_text(local_stack.as_json(created) + "\n", encoding="utf-8")

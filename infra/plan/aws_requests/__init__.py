@@ -6,6 +6,12 @@ family, each citing the Terraform provider source it follows) and every pipeline
 requests, and reports what AWS would refuse.
 """
 
-from infra.plan.aws_requests.plan_check import MAPPINGS, PlanCheck, ResourceCheck, check_plan
+from infra.plan.aws_requests.plan_check import (
+    MAPPINGS,
+    PlanCheck,
+    ResourceCheck,
+    check_plan,
+    resource_requests,
+)
 
-__all__ = ["MAPPINGS", "PlanCheck", "ResourceCheck", "check_plan"]
+__all__ = ["MAPPINGS", "PlanCheck", "ResourceCheck", "check_plan", "resource_requests"]

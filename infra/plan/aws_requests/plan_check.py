@@ -78,7 +78,7 @@ class PlanCheck:
 
 
 def check_plan(plan: Plan) -> PlanCheck:
-    providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:aws")}
+    providers = _providers(plan)
     checks: list[ResourceCheck] = []
     unmapped_types: set[str] = set()
     for resource in plan.resources:
@@ -88,9 +88,14 @@ def check_plan(plan: Plan) -> PlanCheck:
         if mapping is None:
             unmapped_types.add(resource.type)
             continue
-        provider = providers.get(resource.provider.rpartition("::")[0])
-        checks.append(check_resource(resource, mapping, _context(resource, provider)))
+        checks.append(check_resource(resource, mapping, _context(resource, providers)))
     return PlanCheck(plan.stack, tuple(checks), tuple(sorted(unmapped_types)))
+
+
+def resource_requests(plan: Plan, resource: RecordedResource) -> list[Request]:
+    """The requests the provider sends for one planned resource, unvalidated."""
+    mapping = MAPPINGS[resource.type]
+    return mapping(Inputs(resource.inputs), _context(resource, _providers(plan)))
 
 
 def check_resource(resource: RecordedResource, mapping: Mapping, ctx: Context) -> ResourceCheck:
@@ -103,7 +108,12 @@ def check_resource(resource: RecordedResource, mapping: Mapping, ctx: Context) -
     return ResourceCheck(resource, requests, outcomes, tuple(inputs.unmapped()), steps)
 
 
-def _context(resource: RecordedResource, provider: RecordedResource | None) -> Context:
+def _providers(plan: Plan) -> dict[str, RecordedResource]:
+    return {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:aws")}
+
+
+def _context(resource: RecordedResource, providers: dict[str, RecordedResource]) -> Context:
+    provider = providers.get(resource.provider.rpartition("::")[0])
     settings = provider.inputs if provider is not None else {}
     raw = settings.get("defaultTags")
     default_tags = (json.loads(raw) if isinstance(raw, str) else raw or {}).get("tags") or {}

@@ -16,6 +16,9 @@ from urllib.parse import urlencode
 
 from infra.plan.aws_requests.inputs import Context, Inputs, Params, Request, request
 
+# The key's ID comes back from CreateKey; any ID of the real form stands in for it in the
+# requests that follow (a local stack swaps in the real one).
+PENDING_KEY_ID = "00000000-0000-0000-0000-000000000000"
 # Every resource: the provider (Pulumi AWS v7) lets a resource pick its own region.
 REGION = "selects the regional endpoint; never a request field"
 
@@ -200,8 +203,7 @@ def kms_key(i: Inputs, ctx: Context) -> list[Request]:
         "XksKeyId": i.get("xksKeyId"),
         "Tags": ctx.tag_list(i, "TagKey", "TagValue"),
     }
-    # The key's ID comes back from CreateKey; any ID of the real form stands in for it.
-    key_id = "00000000-0000-0000-0000-000000000000"
+    key_id = PENDING_KEY_ID
     requests = [request("kms", "CreateKey", create)]
     if i.get("enableKeyRotation"):
         rotation = {"KeyId": key_id, "RotationPeriodInDays": i.get("rotationPeriodInDays")}
