@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
+
+if TYPE_CHECKING:
+    from infra.config.settings import ModelRef
 
 
 class BucketPurpose(enum.StrEnum):
@@ -128,6 +132,13 @@ class Naming:
             f"model-package/{self.model_package_group}/{version}",
         )
 
+    def served_model(self, model: ModelRef, account_id: str) -> str:
+        """The served model as the drift job finds its baseline: package ARN or archive URI
+        (a version in this stack's own registry; a shared registry names its own ARNs)."""
+        if model.package_version is not None:
+            return self.model_package_arn(account_id, model.package_version)
+        return model.package_arn or model.data_uri or ""
+
     @property
     def retraining_schedule(self) -> str:
         return f"{self.prefix}-retraining"
@@ -138,6 +149,12 @@ class Naming:
 
     def endpoint_alarm(self, alarm: EndpointAlarm) -> str:
         return endpoint_alarm_name(self.prefix, alarm)
+
+    def capture_uri(self, capture_bucket: str, endpoint: str | None = None) -> str:
+        """The primary variant's data capture: SageMaker writes
+        <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/ under the capture prefix."""
+        name = endpoint or self.endpoint
+        return f"s3://{capture_bucket}/{CapturePrefix.DATA_CAPTURE}{name}/{Variant.PRIMARY}/"
 
     @property
     def endpoint_log_group(self) -> str:

@@ -468,8 +468,7 @@ def _drift_definition(
             role_arn=role_arn,
             kms_key_arn=kms_key_arn,
             artifacts_bucket=artifacts_bucket,
-            # SageMaker writes <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/.
-            capture_uri=f"{capture}/{CapturePrefix.DATA_CAPTURE}{naming.endpoint}/{Variant.PRIMARY}/",
+            capture_uri=naming.capture_uri(capture_bucket),
             report_prefix=f"{capture}/{CapturePrefix.MONITORING}{naming.endpoint}",
             code=code.location(artifacts_bucket),
             image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),

@@ -200,14 +200,9 @@ def _served_model_reference(
     registry: RegistryLocation | None,
 ) -> pulumi.Output[str]:
     """The served model as the drift job finds its baseline: package ARN or archive URI."""
-    if model.package_version is not None:
-        version = model.package_version
-        if registry is not None:
-            return registry.package_arn(version)
-        return pulumi.Output.from_input(account).apply(
-            lambda a: naming.model_package_arn(a, version)
-        )
-    return pulumi.Output.from_input(model.package_arn or model.data_uri or "")
+    if model.package_version is not None and registry is not None:
+        return registry.package_arn(model.package_version)
+    return pulumi.Output.from_input(account).apply(lambda a: naming.served_model(model, a))
 
 
 def _shared_registry(environment: MlopsEnvironment, settings: Settings) -> RegistryLocation | None:

@@ -139,7 +139,7 @@ def _stack_defaults(
     import boto3
 
     from infra.aws_session import stack_session
-    from infra.naming import BucketPurpose, CapturePrefix, Variant
+    from infra.naming import BucketPurpose
     from promotion.aws import Stage
 
     with aws_errors(aws):
@@ -152,16 +152,12 @@ def _stack_defaults(
     naming = stage.naming
     endpoint = endpoint_name or naming.endpoint
     if capture is None:
-        bucket = stage.bucket(BucketPurpose.CAPTURE)
-        capture = f"s3://{bucket}/{CapturePrefix.DATA_CAPTURE}{endpoint}/{Variant.PRIMARY}/"
+        capture = naming.capture_uri(stage.bucket(BucketPurpose.CAPTURE), endpoint)
     if baseline is None:
         model = settings.serving.model
         if model is None:
             fail(f"{settings.stack} serves no model (mlops:serving.model); pass --baseline")
         if model.package_version is not None and settings.shared_registry is not None:
             fail(f"{settings.stack} serves from a shared registry; pass --baseline <package ARN>")
-        if model.package_version is not None:
-            baseline = stage.package_arn(model.package_version)
-        else:
-            baseline = model.package_arn or model.data_uri or ""
+        baseline = naming.served_model(model, account)
     return capture, baseline, namespace or naming.metrics_namespace, endpoint
