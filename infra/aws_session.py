@@ -43,26 +43,18 @@ USER_AWS_VARIABLES = (
 )
 
 
-_OFFLINE_NAMES = ("AWS_EC2_METADATA_DISABLED",)
-
-
-def offline_environment(region: str, endpoint_url: str | None = None) -> dict[str, str]:
-    """Environment variables under which boto3's defaults read nothing of the user's.
-
-    For child processes and for code that builds clients from the environment (the drift
-    job does, because it is the job SageMaker runs).
-    """
+def offline_environment(region: str | None = None) -> dict[str, str]:
+    """Environment variables under which boto3's defaults read nothing of the user's (set
+    them after removing ``USER_AWS_VARIABLES``); no region unless one is given."""
     env = {
         "AWS_ACCESS_KEY_ID": PLACEHOLDER_KEY,
         "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_KEY,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    if endpoint_url:
-        env["AWS_ENDPOINT_URL"] = endpoint_url
+    if region is not None:
+        env |= {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     return env
 
 
@@ -73,10 +65,11 @@ def offline_process_environment(region: str) -> Iterator[None]:
     For code that builds sessions it does not let us pass in: the SageMaker SDK creates
     one on import, and the drift job builds clients from the environment as in SageMaker.
     """
-    saved = {name: os.environ.get(name) for name in (*USER_AWS_VARIABLES, *_OFFLINE_NAMES)}
+    offline = offline_environment(region)
+    saved = {name: os.environ.get(name) for name in {*USER_AWS_VARIABLES, *offline}}
     for name in USER_AWS_VARIABLES:
         os.environ.pop(name, None)
-    os.environ.update(offline_environment(region))
+    os.environ.update(offline)
     try:
         yield
     finally:

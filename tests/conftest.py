@@ -12,19 +12,13 @@ from typing import Any
 
 import pytest
 
-from infra.aws_session import PLACEHOLDER_KEY, USER_AWS_VARIABLES
+from infra.aws_session import USER_AWS_VARIABLES, offline_environment
 
 # The suite reads nothing of the user's AWS setup, whatever the shell exports: no profile,
 # no keys, no region, no config files. Tests that need a region or credentials set them.
 for _name in USER_AWS_VARIABLES:
     os.environ.pop(_name, None)
-os.environ |= {
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_ACCESS_KEY_ID": PLACEHOLDER_KEY,
-    "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_KEY,
-}
+os.environ |= offline_environment()
 
 from infra.plan.mocks import RecordedResource  # noqa: E402  (after the scrub, as the SDK reads it)
 from infra.plan.project import load_stack_config  # noqa: E402
