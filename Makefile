@@ -7,7 +7,8 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 PIP_INSTALL := $(BIN)/python -m pip install --progress-bar on -c constraints.txt
 STACK ?= dev
-# Pinned Python 3.12 wheels the code bundle carries into network-isolated SageMaker jobs.
+# Pinned Python 3.12 wheels the code bundle carries into network-isolated SageMaker jobs
+# (manylinux_2_28 too: the image is Amazon Linux 2023, glibc 2.34; numba ships only that).
 WHEELHOUSE := build/wheelhouse
 WHEELS := $(WHEELHOUSE)/.complete
 # SageMaker's scikit-learn 1.9-0 image as a virtualenv: its Python (3.12) and its exact
@@ -37,6 +38,7 @@ $(WHEELS): training/container-requirements.txt | $(RUN_STAMP)
 	rm -rf $(WHEELHOUSE)
 	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: \
 	  --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
+	  --platform manylinux_2_28_x86_64 \
 	  --requirement training/container-requirements.txt --dest $(WHEELHOUSE)
 	touch $(WHEELS)
 
