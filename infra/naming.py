@@ -46,6 +46,8 @@ class ArtifactPrefix(enum.StrEnum):
 
 class CapturePrefix(enum.StrEnum):
     DATA_CAPTURE = "datacapture/"
+    # Labels for captured predictions, in Model Monitor's ground-truth format (mlops label).
+    GROUND_TRUTH = "groundtruth/"
     MONITORING = "monitoring/"
 
 
@@ -155,6 +157,11 @@ class Naming:
         <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/ under the capture prefix."""
         name = endpoint or self.endpoint
         return f"s3://{capture_bucket}/{CapturePrefix.DATA_CAPTURE}{name}/{Variant.PRIMARY}/"
+
+    def ground_truth_uri(self, capture_bucket: str, endpoint: str | None = None) -> str:
+        """Where labels for the endpoint's predictions go: <this>/yyyy/mm/dd/hh/*.jsonl."""
+        name = endpoint or self.endpoint
+        return f"s3://{capture_bucket}/{CapturePrefix.GROUND_TRUTH}{name}/"
 
     @property
     def endpoint_log_group(self) -> str:

@@ -12,19 +12,19 @@ import io
 import itertools
 import json
 import math
-import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitoring import served_model
 from training import dataset as ds
 from training import uri
 
 BASELINE_FILE = "baseline.json"
 MANIFEST_FILE = "manifest.json"
 SUPPORTED_VERSION = 1
-MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):\d{12}:model-package/.+")
+MODEL_PACKAGE_ARN = served_model.MODEL_PACKAGE_ARN
 
 
 class BaselineError(Exception):
@@ -144,23 +144,10 @@ def _feature_order(features: dict[str, FeatureBaseline], manifest: Any | None) -
 
 
 def _model_package_data_url(arn: str, region: str | None, endpoint_url: str | None) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    match = MODEL_PACKAGE_ARN.match(arn)
-    client = boto3.client(
-        "sagemaker", region_name=region or (match.group(1) if match else None),
-        endpoint_url=endpoint_url,
-    )  # fmt: skip
     try:
-        described = client.describe_model_package(ModelPackageName=arn)
-    except (ClientError, BotoCoreError) as exc:
-        raise BaselineError(f"--baseline {arn}: cannot describe the model package: {exc}") from None
-    containers = described.get("InferenceSpecification", {}).get("Containers", [])
-    urls = [c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")]
-    if not urls:
-        raise BaselineError(f"--baseline {arn}: the model package has no ModelDataUrl")
-    return str(urls[0])
+        return served_model.resolve(arn, region=region, endpoint_url=endpoint_url).model_data
+    except served_model.ServedModelError as exc:
+        raise BaselineError(f"--baseline {exc}") from None
 
 
 def _read(source: str, region: str | None, endpoint_url: str | None) -> bytes:
