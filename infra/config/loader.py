@@ -30,6 +30,8 @@ OBJECT_KEYS = {
     "training": "training",
     "serving": "serving",
     "monitoring": "monitoring",
+    "bias": "bias",
+    "explainability": "explainability",
     "sharing": "sharing",
     "sharedRegistry": "shared_registry",
 }

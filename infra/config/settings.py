@@ -289,8 +289,76 @@ class MonitoringSettings(_Section):
     drift_instance_type: ProcessingInstanceType = "ml.m5.large"
     # None: the drift schedule runs wherever traffic is captured.
     drift_schedule_enabled: bool | None = None
-    # None: on in dev and staging; off in prod, where a human decides to retrain.
+    # None: on in dev and staging; off in prod, where a human decides to retrain. The rule
+    # also follows the quality alarm: a significant quality drop retrains like drift does.
     retrain_on_drift: bool | None = None
+    # Model quality (concept drift): captured predictions joined with labels (mlops label).
+    # None: the quality schedule runs wherever the drift schedule does.
+    quality_schedule_enabled: bool | None = None
+    quality_schedule: ScheduleExpression = "rate(1 day)"
+    quality_window_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
+    # Labels arrive late: a window is judged only once this many hours have passed after it.
+    label_delay_hours: Annotated[int, Field(ge=0, le=24 * 14)] = 24
+    # Fewer labelled predictions in a window than this: reported, never judged.
+    quality_min_labels: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    # A metric is flagged only when its drop is significant (one-sided, Holm-corrected at
+    # this level) and at least this large in absolute terms.
+    quality_alpha: Annotated[float, Field(gt=0, le=0.5)] = 0.01
+    quality_min_drop: Annotated[float, Field(gt=0, le=1)] = 0.05
+
+
+class BiasMetric(enum.StrEnum):
+    """Clarify's names: pre-training (labels only) and post-training (predictions) metrics."""
+
+    CI = "CI"
+    DPL = "DPL"
+    KL = "KL"
+    JS = "JS"
+    DPPL = "DPPL"
+    DI = "DI"
+    DCACC = "DCAcc"
+    RD = "RD"
+    AD = "AD"
+
+
+class BiasFacet(_Section):
+    # A categorical input feature; the sensitive values form the facet's group (Clarify's d).
+    name: Annotated[str, AfterValidator(v.categorical_feature)]
+    sensitive_values: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=256)], ...],
+        Field(min_length=1, max_length=100),
+    ]
+
+
+class BiasSettings(_Section):
+    """Bias metrics at evaluation and on live traffic, and the limits that gate a model."""
+
+    facets: Annotated[tuple[BiasFacet, ...], Field(max_length=10)] = (
+        BiasFacet(name="international_plan", sensitive_values=("yes",)),
+    )
+    # A metric's deviation from its fair value (|value|; |DI - 1| for DI) above its limit
+    # stops registration, refuses promotion, and raises the live bias alarm. None: report only.
+    limits: dict[BiasMetric, Annotated[float, Field(gt=0, le=100)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _facets_are_distinct(self) -> BiasSettings:
+        names = [facet.name for facet in self.facets]
+        if len(set(names)) != len(names):
+            raise ConfigKeyError("bias.facets", f"names a feature twice: {names}")
+        return self
+
+
+class ExplainabilitySettings(_Section):
+    """Kernel SHAP at evaluation (Clarify's method) and attribution drift on live traffic."""
+
+    # Test rows explained at evaluation, and the background rows SHAP averages over.
+    explain_rows: Annotated[int, Field(ge=10, le=100_000)] = 500
+    background_rows: Annotated[int, Field(ge=1, le=1_000)] = 50
+    # Captured rows explained per drift run (a seeded uniform sample of the window).
+    live_rows: Annotated[int, Field(ge=10, le=100_000)] = 500
+    # Model Monitor's feature-attribution drift check: NDCG of the live feature ranking
+    # against the baseline's below this fires the alarm (0.90 is Clarify's default).
+    ndcg_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.9
 
 
 AccountId = Annotated[str, AfterValidator(v.account_id)]
@@ -344,6 +412,8 @@ class Settings(BaseModel):
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    bias: BiasSettings = BiasSettings()
+    explainability: ExplainabilitySettings = ExplainabilitySettings()
     sharing: SharingSettings = SharingSettings()
     shared_registry: SharedRegistrySettings | None = None
 

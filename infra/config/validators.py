@@ -113,6 +113,17 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 
+def categorical_feature(value: str) -> str:
+    from training.dataset import CATEGORICAL_FEATURES
+
+    if value not in CATEGORICAL_FEATURES:
+        raise ValueError(
+            f"'{value}' is not a categorical feature of the model; one of "
+            f"{', '.join(CATEGORICAL_FEATURES)}"
+        )
+    return value
+
+
 def account_id(value: str) -> str:
     if not _ACCOUNT_ID.match(value):
         raise ValueError(f"{value!r} is not an AWS account ID (12 digits)")
