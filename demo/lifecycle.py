@@ -280,7 +280,7 @@ class Lifecycle:
         label = run.run_dir.name
         # The pipeline's RegisterModel step sends this request in the cloud.
         registered = release.register(
-            aws.clients, stage, run.model_dir, run.run_dir / "evaluation" / "evaluation.json", label
+            aws.clients, stage, run.model_dir, run.run_dir / "evaluation", label
         )
         self.note(f"{label} registered as {registered.arn} (PendingManualApproval)")
         release.approve(aws.clients, registered.arn, APPROVER, reason)

@@ -28,6 +28,7 @@ from promotion.registry import (
     DECIDED_AT,
     DECIDED_BY,
     DECISION,
+    MODEL_CARD,
     MODEL_DATA_SHA256,
     PROMOTED_FROM,
     REJECTED,
@@ -376,20 +377,31 @@ def _copy(
         bucket, f"{ArtifactPrefix.MODELS}{PROMOTED_PREFIX}/{sha256}/model.tar.gz"
     )
     artifacts.copy(clients.s3, package.model_data_url, model_uri)
-    statistics_uri = None
-    if package.statistics_uri:
-        statistics = artifacts.S3Uri(
-            bucket, f"{ArtifactPrefix.EVALUATION}{PROMOTED_PREFIX}/{sha256}/evaluation.json"
+
+    def copied(source: str | None, name: str) -> str | None:
+        """The report's copy next to the model's: the target's gates read them later."""
+        if not source:
+            return None
+        target = artifacts.S3Uri(
+            bucket, f"{ArtifactPrefix.EVALUATION}{PROMOTED_PREFIX}/{sha256}/{name}"
         )
-        artifacts.copy(clients.s3, package.statistics_uri, statistics)
-        statistics_uri = str(statistics)
+        artifacts.copy(clients.s3, source, target)
+        return str(target)
+
+    card_uri = copied(package.metadata.get(MODEL_CARD), "model_card.json")
     arn = registry.create_copy(
         stage.model_package_group,
         package,
         model_data_url=str(model_uri),
-        statistics_uri=statistics_uri,
+        statistics_uri=copied(package.statistics_uri, "evaluation.json"),
+        bias_uri=copied(package.bias_report, "bias/analysis.json"),
+        explainability_uri=copied(package.explainability_report, "explainability/analysis.json"),
         description=f"{package.arn} from {gated.origin}, promoted by {decision.approver}",
-        metadata={PROMOTED_FROM: package.arn, MODEL_DATA_SHA256: sha256},
+        metadata={
+            PROMOTED_FROM: package.arn,
+            MODEL_DATA_SHA256: sha256,
+            **({MODEL_CARD: card_uri} if card_uri else {}),
+        },
     )
     first = registry.promoted_copy(stage.model_package_group, package.arn, sha256)
     if first is None or first.arn == arn:

@@ -20,7 +20,8 @@ from infra.naming import (
 from promotion import artifacts
 from promotion.alarms import alarm_states, firing
 from promotion.aws import Clients
-from promotion.registry import APPROVED, MODEL_DATA_SHA256, ModelPackage
+from promotion.registry import APPROVED, MODEL_CARD, MODEL_DATA_SHA256, ModelPackage
+from training import bias, model_card
 from training.metric_names import METRIC_KEYS
 
 # evaluation.json follows Model Monitor's model-quality layout.
@@ -123,6 +124,94 @@ def artifact_intact(
     )
 
 
+def card_valid(
+    s3: Any, package: ModelPackage, archive: artifacts.VerifiedArchive | None
+) -> GateResult:
+    """The version's model card exists, follows SageMaker's schema, and (where it records
+    one) names the model file the archive holds."""
+    gate = "model card"
+    location = package.metadata.get(MODEL_CARD)
+    if not location:
+        return GateResult(gate, False, f"{package.arn} has no model card ({MODEL_CARD} unset)")
+    try:
+        card = artifacts.read_json(s3, location)
+    except artifacts.ArtifactError as exc:
+        return GateResult(gate, False, str(exc))
+    if not model_card.can_validate():
+        return GateResult(gate, False, f"cannot check {location}: install jsonschema")
+    problems = model_card.problems(card)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return GateResult(
+            gate, False, f"{location} breaks SageMaker's model card schema: {problems[0]}{more}"
+        )
+    details = (card.get("additional_information") or {}).get("custom_details") or {}
+    recorded = details.get("model_sha256")
+    if archive is not None and recorded and recorded != archive.model_sha256:
+        return GateResult(
+            gate,
+            False,
+            f"{location} describes model {recorded[:16]}…, not the archive's "
+            f"{archive.model_sha256[:16]}…",
+        )
+    return GateResult(gate, True, f"{location} follows SageMaker's model card schema")
+
+
+def bias_within_limits(s3: Any, package: ModelPackage, target: Settings) -> GateResult:
+    """The version's bias report (Clarify's analysis.json) covers the target's facets and
+    keeps every metric the target limits within its limit."""
+    limits = {str(metric): float(limit) for metric, limit in target.bias.limits.items()}
+    gate = f"bias within {target.stack}'s limits"
+    if not limits:
+        return GateResult(gate, True, f"{target.stack} sets no bias limits")
+    named = ", ".join(f"{m} {v:g}" for m, v in sorted(limits.items()))
+    if not package.bias_report:
+        return GateResult(
+            gate, False, f"{package.arn} has no bias report; {target.stack} limits {named}"
+        )
+    try:
+        report = artifacts.read_json(s3, package.bias_report)
+        found = bias.violations(report, limits)
+        missing = _uncovered(report, target, limits)
+    except artifacts.ArtifactError as exc:
+        return GateResult(gate, False, str(exc))
+    except ValueError as exc:
+        return GateResult(gate, False, f"{package.bias_report}: {exc}")
+    if missing:
+        return GateResult(
+            gate,
+            False,
+            f"{package.bias_report} has no {'; no '.join(missing)}, which {target.stack} limits",
+        )
+    if found:
+        more = f" (and {len(found) - 2} more)" if len(found) > 2 else ""
+        return GateResult(gate, False, "; ".join(map(str, found[:2])) + more)
+    return GateResult(gate, True, f"every limited metric within {named}")
+
+
+def _uncovered(report: Any, target: Settings, limits: dict[str, float]) -> list[str]:
+    """The target's facet groups and limited metrics the report computes nothing for."""
+    computed: dict[tuple[str, frozenset[str]], set[str]] = {}
+    for section in (bias.PRE_SECTION, bias.POST_SECTION):
+        facets = ((report.get(section) or {}) if isinstance(report, dict) else {}).get("facets")
+        for name, results in (facets or {}).items():
+            for result in results:
+                group = (name, frozenset(str(result["value_or_threshold"]).split(",")))
+                metrics = computed.setdefault(group, set())
+                metrics.update(bias.kit_name(str(m["name"])) for m in result["metrics"])
+    missing = []
+    for facet in target.bias.facets:
+        group = (facet.name, frozenset(facet.sensitive_values))
+        label = f"{facet.name}={','.join(facet.sensitive_values)}"
+        if group not in computed:
+            missing.append(f"{label} facet")
+            continue
+        absent = sorted(set(limits) - computed[group])
+        if absent:
+            missing.append(f"{', '.join(absent)} for {label}")
+    return missing
+
+
 def check(
     clients: Clients,
     package: ModelPackage,
@@ -135,6 +224,8 @@ def check(
         results.append(no_alarm_firing(clients.cloudwatch, source_endpoint))
     integrity, archive = artifact_intact(clients.s3, package)
     results.append(integrity)
+    results.append(card_valid(clients.s3, package, archive))
+    results.append(bias_within_limits(clients.s3, package, target))
     return GateReport(tuple(results), archive)
 
 

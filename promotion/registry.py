@@ -17,6 +17,9 @@ MODEL_DATA_SHA256 = "mlops:model-data-sha256"
 DECIDED_BY = "mlops:decided-by"
 DECIDED_AT = "mlops:decided-at"
 DECISION = "mlops:decision"
+# The S3 URI of the version's model card (SageMaker's model card JSON); the training
+# pipeline's RegisterModel step sets it, and promotion refuses a version without one.
+MODEL_CARD = "mlops:model-card"
 # botocore's limits: metadata values are short and from a small character set; free text
 # (who decided and why) belongs in the 1024-character descriptions.
 METADATA_VALUE_LIMIT = 256
@@ -42,15 +45,17 @@ class ModelPackage:
     environment: Mapping[str, str] = field(default_factory=dict)
     content_types: tuple[str, ...] = ()
     response_types: tuple[str, ...] = ()
+    # Clarify's bias and explainability analysis.json (ModelMetrics.Bias / .Explainability).
+    bias_report: str | None = None
+    explainability_report: str | None = None
 
     @classmethod
     def from_description(cls, described: Mapping[str, Any]) -> ModelPackage:
         spec = described.get("InferenceSpecification") or {}
         containers = spec.get("Containers") or [{}]
         container = containers[0]
-        statistics = (
-            (described.get("ModelMetrics") or {}).get("ModelQuality", {}).get("Statistics", {})
-        )
+        metrics = described.get("ModelMetrics") or {}
+        statistics = (metrics.get("ModelQuality") or {}).get("Statistics") or {}
         return cls(
             arn=described["ModelPackageArn"],
             group=described.get("ModelPackageGroupName", ""),
@@ -64,7 +69,14 @@ class ModelPackage:
             environment=dict(container.get("Environment") or {}),
             content_types=tuple(spec.get("SupportedContentTypes") or ()),
             response_types=tuple(spec.get("SupportedResponseMIMETypes") or ()),
+            bias_report=_report_uri(metrics, "Bias"),
+            explainability_report=_report_uri(metrics, "Explainability"),
         )
+
+
+def _report_uri(metrics: Mapping[str, Any], section: str) -> str | None:
+    uri = ((metrics.get(section) or {}).get("Report") or {}).get("S3Uri")
+    return str(uri) if uri else None
 
 
 def group_and_version(arn: str) -> tuple[str, int]:
@@ -132,6 +144,8 @@ class Registry:
         statistics_uri: str | None,
         description: str,
         metadata: Mapping[str, str],
+        bias_uri: str | None = None,
+        explainability_uri: str | None = None,
     ) -> str:
         request: dict[str, Any] = {
             "ModelPackageGroupName": group,
@@ -150,12 +164,15 @@ class Registry:
             },
             "CustomerMetadataProperties": _metadata(metadata),
         }
+        metrics: dict[str, Any] = {}
         if statistics_uri:
-            request["ModelMetrics"] = {
-                "ModelQuality": {
-                    "Statistics": {"ContentType": "application/json", "S3Uri": statistics_uri}
-                }
-            }
+            metrics["ModelQuality"] = {"Statistics": _json_source(statistics_uri)}
+        if bias_uri:
+            metrics["Bias"] = {"Report": _json_source(bias_uri)}
+        if explainability_uri:
+            metrics["Explainability"] = {"Report": _json_source(explainability_uri)}
+        if metrics:
+            request["ModelMetrics"] = metrics
         arn: str = self._sagemaker.create_model_package(**request)["ModelPackageArn"]
         return arn
 
@@ -170,6 +187,10 @@ class Registry:
             # Sent whole: some implementations replace the map instead of merging into it.
             CustomerMetadataProperties=_metadata({**package.metadata, **metadata}),
         )
+
+
+def _json_source(uri: str) -> dict[str, str]:
+    return {"ContentType": "application/json", "S3Uri": uri}
 
 
 def _clip(text: str, limit: int) -> str:

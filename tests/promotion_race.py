@@ -51,7 +51,7 @@ from demo.embedded_aws import EmbeddedAws, embedded_aws, provision
 from infra.naming import BucketPurpose
 from promotion import lock
 from promotion.aws import Stage
-from promotion.registry import APPROVED, DECISION, MODEL_DATA_SHA256, PROMOTED_FROM
+from promotion.registry import APPROVED, DECISION, MODEL_CARD, MODEL_DATA_SHA256, PROMOTED_FROM
 from promotion.stack_file import StackFile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -224,6 +224,8 @@ def register(aws: EmbeddedAws, stage: Stage, archive: bytes) -> str:
     s3.put_object(Bucket=bucket, Key=key, Body=archive)
     report = {"binary_classification_metrics": {"auc": {"value": 0.9}}}
     s3.put_object(Bucket=bucket, Key=f"{key}.evaluation.json", Body=json.dumps(report).encode())
+    card = {"model_overview": {"model_description": "churn: the race's model"}}
+    s3.put_object(Bucket=bucket, Key=f"{key}.model_card.json", Body=json.dumps(card).encode())
     arn: str = aws.clients.sagemaker.create_model_package(
         ModelPackageGroupName=stage.model_package_group,
         ModelApprovalStatus=APPROVED,
@@ -240,6 +242,8 @@ def register(aws: EmbeddedAws, stage: Stage, archive: bytes) -> str:
                 }
             }
         },
+        # Promotion refuses a version without its model card.
+        CustomerMetadataProperties={MODEL_CARD: f"s3://{bucket}/{key}.model_card.json"},
     )["ModelPackageArn"]
     return arn
 

@@ -38,6 +38,7 @@ from promotion.endpoint import EndpointCheckError, verify
 from promotion.registry import (
     APPROVED,
     DECISION,
+    MODEL_CARD,
     MODEL_DATA_SHA256,
     PROMOTED_FROM,
     REJECTED,
@@ -49,6 +50,8 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 STACKS = ("dev", "staging", "prod")
 IMAGE = f"141502667606.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+# The smallest card SageMaker's model card schema accepts with a description.
+CARD = {"model_overview": {"model_description": "churn: the test suite's model"}}
 
 
 def _bucket(stack: str) -> str:
@@ -114,8 +117,13 @@ class World:
                 }
             },
         }
-        if metadata:
-            request["CustomerMetadataProperties"] = metadata
+        # The pipeline registers every version with its model card, which promotion requires.
+        card_key = f"evaluation/run{version}/model_card.json"
+        s3.put_object(Bucket=_bucket(stack), Key=card_key, Body=json.dumps(CARD).encode())
+        request["CustomerMetadataProperties"] = {
+            MODEL_CARD: f"s3://{_bucket(stack)}/{card_key}",
+            **(metadata or {}),
+        }
         arn: str = sm.create_model_package(**request)["ModelPackageArn"]
         return arn
 
