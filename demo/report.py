@@ -453,7 +453,9 @@ def _drift(result: DemoResult) -> str:
     )
     return (
         intro + f"<p>The drift job flags a feature whose PSI reaches the threshold "
-        f"({threshold:g}, the dashed line). Flagged features are bold: {e(found)}.</p>{chart}"
+        f"({threshold:g}, the dashed line) and whose change is significant (a chi-square "
+        f"test, Holm-corrected across features, so small windows do not flag sampling "
+        f"noise). Flagged features are bold: {e(found)}.</p>{chart}"
     )
 
 

@@ -10,6 +10,7 @@ CloudWatch. Drift is a finding, not a failure; silence is: see EXIT_CODES.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -25,7 +26,7 @@ import numpy as np
 from monitoring import baseline as baselines
 from monitoring import report as reports
 from monitoring.capture import RecordParser
-from monitoring.statistics import DriftState
+from monitoring.statistics import CORRECTIONS, MIN_EXPECTED, DriftRule, DriftState
 from monitoring.store import (
     CaptureNotFoundError,
     LocalStore,
@@ -78,6 +79,13 @@ class Options:
     endpoint_url: str | None
     # Fewer records than this in the window is silence (EXIT_SILENT); 0 accepts none.
     min_records: int = 1
+    # How the features' p-values are corrected, and the chi-square's smallest bucket.
+    correction: str = "holm"
+    min_expected: float = MIN_EXPECTED
+
+    @property
+    def rule(self) -> DriftRule:
+        return DriftRule(self.psi_threshold, self.ks_alpha, self.correction, self.min_expected)
 
     @property
     def start(self) -> datetime:
@@ -109,8 +117,31 @@ def parser() -> argparse.ArgumentParser:
         help="Fewer capture records in the window exit 3 (default 1; 0: an empty window is fine).",
     )
     p.add_argument("--end", help="Window end, ISO 8601 (default: now, UTC).")
-    p.add_argument("--psi-threshold", type=float, default=0.2)
-    p.add_argument("--ks-alpha", type=float, default=0.01)
+    p.add_argument(
+        "--psi-threshold",
+        type=float,
+        default=0.2,
+        help="PSI a feature must reach to drift (and its test must reject; default 0.2).",
+    )
+    p.add_argument(
+        "--ks-alpha",
+        type=float,
+        default=0.01,
+        help="Significance level of the features' chi-square tests after --correction "
+        "(the name predates them; default 0.01).",
+    )
+    p.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="holm",
+        help="Multiple-testing correction over the features' p-values (default holm).",
+    )
+    p.add_argument(
+        "--min-expected",
+        type=float,
+        default=MIN_EXPECTED,
+        help="Chi-square buckets expecting fewer rows are pooled (default 5).",
+    )
     p.add_argument("--namespace", help="CloudWatch namespace, e.g. MLOpsKit/churn-prod.")
     p.add_argument("--endpoint-name", help="Endpoint to read and to name in metrics.")
     p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
@@ -129,6 +160,8 @@ def parse_options(argv: list[str] | None) -> Options:
         raise UsageError(f"--psi-threshold must be positive, got {args.psi_threshold:g}")
     if not 0 < args.ks_alpha < 1:
         raise UsageError(f"--ks-alpha must lie between 0 and 1, got {args.ks_alpha:g}")
+    if not 0 < args.min_expected < math.inf:
+        raise UsageError(f"--min-expected must be a positive number, got {args.min_expected:g}")
     if args.publish and not args.namespace:
         raise UsageError("--publish needs --namespace (e.g. MLOpsKit/churn-prod)")
     return Options(
@@ -145,6 +178,8 @@ def parse_options(argv: list[str] | None) -> Options:
         region=args.region,
         endpoint_url=args.endpoint_url,
         min_records=args.min_records,
+        correction=args.correction,
+        min_expected=args.min_expected,
     )
 
 
@@ -225,10 +260,12 @@ def run(
         psi_threshold=options.psi_threshold,
         ks_alpha=options.ks_alpha,
         counts=record_parser.counts,
-        features=state.results(options.psi_threshold),
+        features=state.results(options.rule),
         files=len(files),
         folders=len(source.roots),
         seconds=time.perf_counter() - began,
+        correction=options.correction,
+        min_expected=options.min_expected,
     )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from monitoring.capture import Counts
-from monitoring.statistics import FeatureDrift
+from monitoring.statistics import MIN_EXPECTED, DriftRule, FeatureDrift
 
 REPORT_VERSION = 1
 JSON_FILE = "drift.json"
@@ -36,6 +36,12 @@ class DriftReport:
     # 0: no capture layout there at all.
     folders: int
     seconds: float
+    correction: str = "holm"
+    min_expected: float = MIN_EXPECTED
+
+    @property
+    def rule(self) -> DriftRule:
+        return DriftRule(self.psi_threshold, self.ks_alpha, self.correction, self.min_expected)
 
     @property
     def has_records(self) -> bool:
@@ -49,6 +55,19 @@ class DriftReport:
 
     @property
     def drift_score(self) -> float | None:
+        """The largest PSI among features whose test is significant; 0 when none is.
+
+        The drift alarm compares this with the PSI threshold, so it fires exactly when a
+        feature drifts by the rule: a large PSI that an unchanged window of this size
+        scores by chance (state's 51 categories on 200 rows) does not count.
+        """
+        if not self.has_records:
+            return None
+        return max((f.psi for f in self.features if f.significant), default=0.0)
+
+    @property
+    def max_psi(self) -> float | None:
+        """The largest PSI of any feature, significant or not (the drift score before #18)."""
         return max((f.psi for f in self.features), default=None)
 
     @property
@@ -77,7 +96,13 @@ class DriftReport:
             "baseline": self.baseline,
             "endpoint": self.endpoint,
             "window": {"start": _iso(self.start), "end": _iso(self.end)},
-            "thresholds": {"psi": self.psi_threshold, "ks_alpha": self.ks_alpha},
+            "thresholds": {
+                "psi": self.psi_threshold,
+                "ks_alpha": self.ks_alpha,
+                "correction": self.correction,
+                "min_expected": self.min_expected,
+            },
+            "rule": self.rule.describe(),
             "records": {
                 "folders": self.folders,
                 "files": self.files,
@@ -90,6 +115,7 @@ class DriftReport:
                 "malformed_by_reason": dict(sorted(c.malformed.items())),
             },
             "drift_score": None if self.drift_score is None else round(self.drift_score, 6),
+            "max_psi": None if self.max_psi is None else round(self.max_psi, 6),
             "drifted_features": self.drifted,
             "features": {
                 f.name: {**f.as_dict(), "p_below_alpha": f.p_value < self.ks_alpha}
@@ -110,7 +136,8 @@ def to_html(report: DriftReport) -> bytes:
     reasons = ", ".join(f"{e(k)}: {v}" for k, v in sorted(c.malformed.items())) or "none"
     table = (
         "<table><thead><tr><th>feature</th><th>type</th><th>PSI</th><th></th>"
-        "<th>test</th><th>p-value</th><th>rows</th></tr></thead>"
+        "<th>PSI if unchanged</th><th>test</th><th>p-value</th><th>corrected</th>"
+        "<th>rows</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         if report.features
         else "<p class=empty>No capture records in the window: nothing to compare.</p>"
@@ -126,8 +153,10 @@ tr.drifted td{{background:#fdecea}}td.num{{text-align:right;font-variant-numeric
 <h1>Feature drift{" — " + e(report.endpoint) if report.endpoint else ""}</h1>
 <p>{e(report.summary)}</p>
 <p>Window {e(_iso(report.start))} to {e(_iso(report.end))}; capture {e(report.capture)};
-baseline {e(report.baseline)}. PSI threshold {report.psi_threshold:g} (bar marker),
-test significance level {report.ks_alpha:g}. Malformed records by reason: {reasons}.</p>
+baseline {e(report.baseline)}. A feature drifts when {e(report.rule.describe())}; the
+bar marker is the PSI threshold. "PSI if unchanged" is what a window of this size from the
+baseline itself scores on average: PSI near it is chance, not drift. Malformed records by
+reason: {reasons}.</p>
 {table}
 </body></html>
 """
@@ -135,7 +164,7 @@ test significance level {report.ks_alpha:g}. Malformed records by reason: {reaso
 
 
 def _feature_row(feature: FeatureDrift, report: DriftReport) -> str:
-    scale = max(0.5, 2 * report.psi_threshold, report.drift_score or 0.0)
+    scale = max(0.5, 2 * report.psi_threshold, report.max_psi or 0.0)
     width, height = 200, 12
     bar = min(width, width * feature.psi / scale)
     mark = width * report.psi_threshold / scale
@@ -149,8 +178,9 @@ def _feature_row(feature: FeatureDrift, report: DriftReport) -> str:
     return (
         f'<tr class="{"drifted" if feature.drifted else "ok"}"><td>{html.escape(feature.name)}'
         f"</td><td>{feature.kind}</td><td class=num>{feature.psi:.4f}</td><td>{svg}</td>"
-        f"<td>{feature.test}</td><td class=num>{feature.p_value:.3g}</td>"
-        f"<td class=num>{feature.count}</td></tr>"
+        f"<td class=num>{feature.psi_expected:.4f}</td><td>{feature.test}</td>"
+        f"<td class=num>{feature.p_value:.3g}</td>"
+        f"<td class=num>{feature.p_value_adjusted:.3g}</td><td class=num>{feature.count}</td></tr>"
     )
 
 

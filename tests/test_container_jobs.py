@@ -422,9 +422,11 @@ def test_the_drift_job_publishes_its_findings_to_cloudwatch(drift: DriftRun) -> 
     assert drift.metrics["CaptureRecords"] == SERVED_ROWS / ROWS_PER_REQUEST
     assert drift.metrics["MalformedRecords"] == 0
     assert {f"FeaturePSI/{name}" for name in ds.FEATURES} <= set(drift.metrics)
-    assert drift.metrics["DriftScore"] == max(
-        v for k, v in drift.metrics.items() if k.startswith("FeaturePSI/")
-    )
+    # Unchanged traffic: state's PSI on 300 rows (0.21) is sampling noise, which the
+    # corrected chi-square test sees, so no feature is named and the score stays 0.
+    assert max(v for k, v in drift.metrics.items() if k.startswith("FeaturePSI/")) > 0
+    assert drift.metrics["DriftScore"] == 0
+    assert drift.metrics["DriftedFeatures"] == 0
 
 
 # --- what the runner refuses ----------------------------------------------------------------
