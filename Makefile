@@ -18,7 +18,7 @@ CONTAINER_VENV := .venv-container
 CONTAINER_STAMP := $(CONTAINER_VENV)/.installed
 CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
-.PHONY: demo plan train serve bench bench-overload bench-drift bench-false-alarms wheelhouse container-env test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-overload bench-drift bench-quality bench-false-alarms wheelhouse container-env test lint typecheck unit lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-overload: $(STAMP)
 bench-drift: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python -m benchmarks.drift --json build/bench/drift.json
+
+## bench-quality: quality job on 1,000,000 predictions joined with 1,000,000 labels, against evidently's classification preset; ~10 minutes
+bench-quality: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m benchmarks.quality --json build/bench/quality.json
 
 ## bench-false-alarms: each monitor on 30 unchanged windows of 200, 1,000 and 5,000 records, and injected shifts; ~2 minutes
 bench-false-alarms: $(STAMP)

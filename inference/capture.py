@@ -5,12 +5,19 @@ Each sampled request becomes one JSON line::
     {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
                                        "data": "...", "encoding": "CSV"},
                      "endpointOutput": {...,"mode": "OUTPUT", ...}},
-     "eventMetadata": {"eventId": "<uuid>", "inferenceTime": "2026-11-23T10:00:00Z"},
+     "eventMetadata": {"eventId": "<uuid>", "inferenceId": "<the caller's, if sent>",
+                       "inferenceTime": "2026-11-23T10:00:00Z"},
      "eventVersion": "0"}
 
 under ``<root>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl``, the layout SageMaker uses
 below the capture S3 prefix. CSV and JSON bodies are stored as text (as an endpoint with
 CaptureContentTypeHeader for those types does); anything else is base64.
+
+``inferenceId`` is the caller's ``InferenceId`` (InvokeEndpoint's header
+``X-Amzn-SageMaker-Inference-Id``), recorded only when one was sent, between ``eventId`` and
+``inferenceTime`` as SageMaker writes it (aws/amazon-sagemaker-examples,
+sm-clarify_model_bias_monitor_for_endpoint_json). Model Monitor joins ground truth on it, and
+on ``eventId`` when it is absent.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,6 +36,31 @@ from typing import IO, Any
 
 CSV_TYPES = ("text/csv",)
 JSON_TYPES = ("application/json", "application/jsonlines")
+# The request header InvokeEndpoint sends InferenceId in, and the value botocore's
+# sagemaker-runtime model allows (shape InferenceId: 1 to 64 characters, pattern
+# \A\S[\p{Print}]*\z): printable ASCII, the first character not a space. (\S alone would
+# also let a non-ASCII first character through; an HTTP header carries none.)
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+INFERENCE_ID_MAX = 64
+_INFERENCE_ID = re.compile(r"[!-~][ -~]*")
+
+
+class InferenceIdError(ValueError):
+    """An InferenceId SageMaker would refuse; the message says why."""
+
+
+def check_inference_id(value: str) -> str:
+    """``value`` if SageMaker accepts it as an InferenceId, else InferenceIdError."""
+    if not 1 <= len(value) <= INFERENCE_ID_MAX:
+        raise InferenceIdError(
+            f"{INFERENCE_ID_HEADER} must be 1 to {INFERENCE_ID_MAX} characters, got {len(value)}"
+        )
+    if _INFERENCE_ID.fullmatch(value) is None:
+        raise InferenceIdError(
+            f"{INFERENCE_ID_HEADER} must be printable ASCII with a visible first character "
+            f"(SageMaker's InferenceId), got {value[:INFERENCE_ID_MAX]!r}"
+        )
+    return value
 
 
 def _encoding(content_type: str) -> str:
@@ -59,16 +92,18 @@ def capture_record(
     response_content_type: str,
     when: datetime,
     event_id: str,
+    inference_id: str | None = None,
 ) -> dict[str, Any]:
+    metadata = {"eventId": event_id}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    metadata["inferenceTime"] = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "captureData": {
             "endpointInput": _payload(request_body, request_content_type, "INPUT"),
             "endpointOutput": _payload(response_body, response_content_type, "OUTPUT"),
         },
-        "eventMetadata": {
-            "eventId": event_id,
-            "inferenceTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        "eventMetadata": metadata,
         "eventVersion": "0",
     }
 
@@ -97,8 +132,12 @@ class CaptureWriter:
         request_content_type: str,
         response_body: bytes,
         response_content_type: str,
+        inference_id: str | None = None,
     ) -> bool:
-        """Capture one request/response pair if sampled; True when it was written."""
+        """Capture one request/response pair if sampled; True when it was written.
+
+        ``inference_id``: the caller's InferenceId (checked by the caller), or None.
+        """
         if self.sampler() * 100 >= self.sampling_percent:
             return False
         when = self.clock()
@@ -110,6 +149,7 @@ class CaptureWriter:
                 response_content_type=response_content_type,
                 when=when,
                 event_id=str(uuid.uuid4()),
+                inference_id=inference_id,
             ),
             separators=(",", ":"),
         )

@@ -42,7 +42,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
 from inference import handler
-from inference.capture import CaptureWriter
+from inference.capture import (
+    INFERENCE_ID_HEADER,
+    CaptureWriter,
+    InferenceIdError,
+    check_inference_id,
+)
 from inference.packaging import extract_model_archive
 
 if TYPE_CHECKING:  # uvicorn's ASGI types live in a private module: for annotations only
@@ -217,6 +222,13 @@ def create_app(
             return _shed()
         content_type = request.headers.get("content-type")
         accept = request.headers.get("accept")
+        # The caller's InferenceId, refused before any work as SageMaker's front end would.
+        inference_id = request.headers.get(INFERENCE_ID_HEADER)
+        if inference_id is not None:
+            try:
+                check_inference_id(inference_id)
+            except InferenceIdError as exc:
+                return _error(400, str(exc), worker)
         # Read per request: swapping app.state.model serves a new version from the next
         # request on, without a restart and without failing one in flight.
         current = request.app.state.model
@@ -235,7 +247,9 @@ def create_app(
         data = payload.encode("utf-8")
         # Captured before the answer is sent, so every answered request is in the capture.
         if capture is not None:
-            await run_in_threadpool(capture.record, body, content_type or "", data, response_type)
+            await run_in_threadpool(
+                capture.record, body, content_type or "", data, response_type, inference_id
+            )
         return Response(data, media_type=response_type, headers=worker)
 
     def _refuse(status: int, message: str) -> Response:

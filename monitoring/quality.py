@@ -1,0 +1,524 @@
+"""Model-quality job: a window's captured predictions joined with their ground-truth labels.
+
+Runs as a SageMaker Processing job (``python3 bundle_runner.py quality.py ARGS``), locally
+with ``mlops quality`` or ``python -m monitoring.quality``. It streams the capture files of
+the window and the label files collected from the window's start until the label delay after
+its end (monitoring/join.py), computes Model Monitor's binary-classification metrics and
+calibration on the labelled rows, tests each monitored metric for a drop from the served
+model's evaluation (monitoring/quality_assess.py), and, with ``--facet``, measures bias
+drift (monitoring/bias_drift.py). It writes ``quality.json``, ``quality.html``,
+``constraint_violations.json`` (and ``bias/`` with ``--facet``); with ``--publish`` it puts
+the findings to CloudWatch. A drop is a finding, not a failure; silence is: see EXIT_CODES.
+
+By default the window ends ``--label-delay-hours`` before now, so a scheduled run judges
+predictions whose labels have had that long to arrive, and reads labels up to now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitoring import baseline as baselines
+from monitoring import evaluation as evaluations
+from monitoring import quality_report as reports
+from monitoring.bias_drift import BiasDrift, measure
+from monitoring.capture import RecordParser
+from monitoring.ground_truth import Vocabulary
+from monitoring.join import Labels, Predictions, join
+from monitoring.predictions import OutputReader
+from monitoring.quality_assess import Settings, Status, assess
+from monitoring.quality_stats import MONITORABLE
+from monitoring.store import (
+    CaptureNotFoundError,
+    LocalStore,
+    S3Store,
+    Store,
+    find_roots,
+    window_files,
+)
+from training import bias, paths, uri
+from training import dataset as ds
+from training.metrics import THRESHOLD
+
+EXIT_OK = 0
+EXIT_AWS = 1
+EXIT_USAGE = 2
+EXIT_SILENT = 3
+EXIT_CODES = (
+    "Exit codes: 0 the job ran (a drop or not, enough labels or not); 1 AWS refused a call; "
+    "2 bad arguments, baseline or evaluation; 3 silent: no capture layout under --capture, "
+    "or no labelled record in the window (the report is written and LabelledRecords=0 "
+    "published first)."
+)
+PROGRESS_EVERY_LINES = 5_000
+RecordsHook = Callable[[int], None]
+
+
+class UsageError(Exception):
+    """A caller mistake: exit code 2 with this message."""
+
+
+@dataclass(frozen=True)
+class Options:
+    capture: str
+    ground_truth: str
+    baseline: str | None
+    evaluation: str | None
+    output: str
+    window_hours: float
+    label_delay_hours: float
+    end: datetime
+    settings: Settings
+    facets: tuple[bias.Facet, ...]
+    bias_limits: dict[str, float]
+    vocabulary: Vocabulary
+    namespace: str | None
+    endpoint_name: str | None
+    publish: bool
+    region: str | None
+    endpoint_url: str | None
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(hours=self.window_hours)
+
+    @property
+    def labels_until(self) -> datetime:
+        return self.end + timedelta(hours=self.label_delay_hours)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="quality.py",
+        description="Model quality, concept drift and bias drift of captured predictions "
+        "joined with ground-truth labels.",
+        epilog=EXIT_CODES,
+    )
+    p.add_argument("--capture", required=True, help="Capture folder or s3:// prefix.")
+    p.add_argument(
+        "--ground-truth",
+        required=True,
+        help="Ground-truth folder or s3:// prefix holding yyyy/mm/dd/hh/*.jsonl.",
+    )
+    p.add_argument(
+        "--baseline",
+        help="The served model: model package ARN (names its evaluation), model dir or "
+        "model.tar.gz (local or s3://); needed for --facet and to find the evaluation.",
+    )
+    p.add_argument(
+        "--evaluation",
+        help="evaluation.json (local or s3://); default: the model package's quality statistics.",
+    )
+    p.add_argument(
+        "--output",
+        default=str(paths.processing_or_local("output/quality", paths.LOCAL_ROOT / "quality")),
+        help="Folder or s3:// prefix for quality.json/.html and constraint_violations.json.",
+    )
+    p.add_argument("--window-hours", type=float, default=24.0)
+    p.add_argument(
+        "--label-delay-hours",
+        type=float,
+        default=24.0,
+        help="How long labels take to arrive: labels are read until this long after the "
+        "window's end (default 24).",
+    )
+    p.add_argument(
+        "--end", help="Window end, ISO 8601 (default: now less --label-delay-hours, UTC)."
+    )
+    p.add_argument("--alpha", type=float, default=0.01, help="Significance after Holm.")
+    p.add_argument(
+        "--min-drop",
+        type=float,
+        default=0.05,
+        help="Smallest drop (absolute) that flags, however significant (default 0.05).",
+    )
+    p.add_argument(
+        "--min-labels",
+        type=int,
+        default=100,
+        help="Fewer labelled rows are measured but not compared (default 100).",
+    )
+    p.add_argument(
+        "--metric",
+        action="append",
+        choices=MONITORABLE,
+        help=f"A metric to test for a drop; repeat (default: {', '.join(MONITORABLE)}).",
+    )
+    p.add_argument(
+        "--facet",
+        action="append",
+        default=[],
+        help="Bias facet NAME=VALUE[,VALUE...], e.g. international_plan=yes; repeat.",
+    )
+    p.add_argument(
+        "--bias-limit",
+        action="append",
+        default=[],
+        help=f"METRIC=LIMIT, largest deviation from fair ({', '.join(bias.METRICS)}); repeat.",
+    )
+    p.add_argument("--positive-label", default=ds.POSITIVE_LABEL)
+    p.add_argument("--negative-label", default=ds.NEGATIVE_LABEL)
+    p.add_argument("--namespace", help="CloudWatch namespace, e.g. MLOpsKit/churn-prod.")
+    p.add_argument("--endpoint-name", help="Endpoint to read and to name in metrics.")
+    p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--region")
+    p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
+    return p
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    args = parser().parse_args(argv)
+    if not args.window_hours > 0:
+        raise UsageError(f"--window-hours must be positive, got {args.window_hours:g}")
+    if not args.label_delay_hours >= 0:
+        raise UsageError(f"--label-delay-hours must be 0 or more, got {args.label_delay_hours:g}")
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must lie between 0 and 1, got {args.alpha:g}")
+    if not 0 <= args.min_drop < 1:
+        raise UsageError(f"--min-drop must lie in [0, 1), got {args.min_drop:g}")
+    if args.min_labels < 1:
+        raise UsageError(f"--min-labels must be at least 1, got {args.min_labels}")
+    if args.publish and not args.namespace:
+        raise UsageError("--publish needs --namespace (e.g. MLOpsKit/churn-prod)")
+    if args.positive_label == args.negative_label:
+        raise UsageError("--positive-label and --negative-label must differ")
+    try:
+        facets = tuple(bias.parse_facet(text) for text in args.facet)
+        limits = dict(bias.parse_limit(text) for text in args.bias_limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if limits and not facets:
+        raise UsageError("--bias-limit needs at least one --facet")
+    if facets and not args.baseline:
+        raise UsageError("--facet needs --baseline, the model whose feature order reads requests")
+    if not args.baseline and not args.evaluation:
+        raise UsageError("pass --baseline (a model package ARN) or --evaluation")
+    delay = timedelta(hours=args.label_delay_hours)
+    return Options(
+        capture=args.capture,
+        ground_truth=args.ground_truth,
+        baseline=args.baseline,
+        evaluation=args.evaluation,
+        output=args.output,
+        window_hours=args.window_hours,
+        label_delay_hours=args.label_delay_hours,
+        end=parse_end(args.end, delay),
+        settings=Settings(
+            alpha=args.alpha,
+            min_drop=args.min_drop,
+            min_labels=args.min_labels,
+            monitored=tuple(dict.fromkeys(args.metric)) if args.metric else MONITORABLE,
+        ),
+        facets=facets,
+        bias_limits=limits,
+        vocabulary=Vocabulary(args.positive_label, args.negative_label),
+        namespace=args.namespace,
+        endpoint_name=args.endpoint_name,
+        publish=args.publish,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+    )
+
+
+def parse_end(text: str | None, delay: timedelta) -> datetime:
+    if text is None:
+        return datetime.now(UTC) - delay
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--end {text!r} is not an ISO 8601 time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)  # the job's stdout is a pipe to CloudWatch Logs
+
+
+def run(
+    options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
+) -> reports.QualityReport:
+    """``progress``, when given, is told the capture and label lines read so far."""
+    began = time.perf_counter()
+    source = evaluations.locate(
+        options.baseline,
+        options.evaluation,
+        region=options.region,
+        endpoint_url=options.endpoint_url,
+    )
+    baseline_evaluation = evaluations.load(
+        source, region=options.region, endpoint_url=options.endpoint_url
+    )
+    inputs = None
+    if options.facets:
+        assert options.baseline is not None  # parse_options requires it with --facet
+        model = baselines.load(
+            options.baseline, region=options.region, endpoint_url=options.endpoint_url
+        )
+        _check_facets(options.facets, model)
+        inputs = RecordParser(model, options.start, options.end)
+    files = _files(options, log)
+    predictions = Predictions(
+        options.start,
+        options.end,
+        OutputReader(options.vocabulary.positive, options.vocabulary.negative),
+        inputs,
+        tuple(dict.fromkeys(f.name for f in options.facets)),
+    )
+    labels = Labels(options.vocabulary)
+    _stream(files.capture_store, files.capture, predictions.add, progress, 0)
+    _stream(files.label_store, files.labels, labels.add, progress, predictions.counts.lines)
+    joined = join(predictions, labels)
+    counts = joined.counts
+    log(
+        f"read {counts.capture.lines} capture and {counts.labels.lines} label lines: "
+        f"{counts.labelled_records} records labelled"
+    )
+
+    assessment = assess(joined.labels, joined.scores, baseline_evaluation, options.settings)
+    readable = joined.facet_rows
+    drift, bias_status = _bias(
+        options,
+        joined.labels[readable],
+        joined.scores[readable],
+        {name: values[readable] for name, values in joined.facets.items()},
+    )
+    return reports.QualityReport(
+        capture=options.capture,
+        ground_truth=options.ground_truth,
+        baseline=options.baseline,
+        evaluation=source,
+        endpoint=files.endpoint,
+        start=options.start,
+        end=options.end,
+        labels_until=options.labels_until,
+        settings=options.settings,
+        counts=counts,
+        assessment=assessment,
+        baseline_metrics={m: baseline_evaluation.value(m) for m in options.settings.monitored},
+        bias=drift,
+        bias_status=bias_status,
+        capture_files=len(files.capture),
+        label_files=len(files.labels),
+        folders=files.folders,
+        seconds=time.perf_counter() - began,
+    )
+
+
+@dataclass(frozen=True)
+class _Files:
+    capture_store: Store
+    label_store: Store
+    capture: list[str]  # the window's capture files
+    labels: list[str]  # the label files collected from its start until the label delay
+    folders: int  # variant folders under --capture (0: no capture layout)
+    endpoint: str | None
+
+
+def _files(options: Options, log: Callable[[str], None]) -> _Files:
+    capture_store = _store(options.capture, options)
+    found = find_roots(capture_store, options.capture, options.endpoint_name)
+    if not found.roots:
+        if isinstance(capture_store, LocalStore) and not Path(options.capture).is_dir():
+            raise CaptureNotFoundError(f"--capture {options.capture}: no such folder")
+        log(f"no capture layout (<endpoint>/<variant>/yyyy/...) under {options.capture}")
+    if options.endpoint_name is None and len(found.endpoints) > 1:
+        raise UsageError(
+            f"--capture {options.capture} holds several endpoints "
+            f"({', '.join(found.endpoints)}); pass --endpoint-name"
+        )
+    label_store = _store(options.ground_truth, options)
+    if isinstance(label_store, LocalStore) and not Path(options.ground_truth).is_dir():
+        raise CaptureNotFoundError(f"--ground-truth {options.ground_truth}: no such folder")
+    files = _Files(
+        capture_store=capture_store,
+        label_store=label_store,
+        capture=window_files(capture_store, found.roots, options.start, options.end),
+        # Labels are filed by the hour they were collected: from the window's start on.
+        labels=window_files(
+            label_store, (options.ground_truth,), options.start, options.labels_until
+        ),
+        folders=len(found.roots),
+        endpoint=options.endpoint_name or (found.endpoints[0] if found.endpoints else None),
+    )
+    log(
+        f"window {options.start:%Y-%m-%dT%H:%M:%SZ} .. {options.end:%Y-%m-%dT%H:%M:%SZ}: "
+        f"{len(files.capture)} capture file(s); labels until "
+        f"{options.labels_until:%Y-%m-%dT%H:%M:%SZ}: {len(files.labels)} file(s)"
+    )
+    return files
+
+
+def _check_facets(facets: tuple[bias.Facet, ...], model: baselines.Baseline) -> None:
+    for facet in facets:
+        spec = model.features.get(facet.name)
+        if spec is None:
+            raise UsageError(
+                f"--facet {facet}: {facet.name} is not a feature of the model "
+                f"({', '.join(model.feature_order)})"
+            )
+        if isinstance(spec, baselines.NumericBaseline):
+            try:
+                [float(v) for v in facet.sensitive_values]
+            except ValueError:
+                raise UsageError(
+                    f"--facet {facet}: {facet.name} is numeric, so its values are thresholds "
+                    "and must be numbers"
+                ) from None
+
+
+def _stream(
+    store: Store,
+    files: list[str],
+    add: Callable[[bytes], None],
+    progress: RecordsHook | None,
+    already: int,
+) -> None:
+    lines = 0
+    for name in files:
+        for line in store.lines(name):
+            add(line)
+            lines += 1
+            if progress is not None and lines % PROGRESS_EVERY_LINES == 0:
+                progress(already + lines)
+    if progress is not None:
+        progress(already + lines)
+
+
+def _bias(
+    options: Options, labels: np.ndarray, scores: np.ndarray, facets: dict[str, np.ndarray]
+) -> tuple[BiasDrift | None, str]:
+    if not options.facets:
+        return None, "not_configured"
+    if len(labels) < options.settings.min_labels:
+        return None, Status.INSUFFICIENT
+    if len(np.unique(labels)) < 2:
+        return None, Status.ONE_CLASS
+    predicted = (scores >= THRESHOLD).astype(np.int64)
+    drift = measure(
+        facets,
+        labels.astype(np.int64),
+        predicted,
+        options.facets,
+        options.bias_limits,
+        options.settings.alpha,
+    )
+    return drift, "measured"
+
+
+def _store(location: str, options: Options) -> Store:
+    if not uri.is_s3(location):
+        return LocalStore()
+    return S3Store(_s3_client(options.region, options.endpoint_url))
+
+
+def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+
+
+def write(
+    report: reports.QualityReport,
+    output: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> list[str]:
+    s3 = _s3_client(region, endpoint_url) if uri.is_s3(output) else None
+    files = [
+        (reports.JSON_FILE, reports.to_json(report)),
+        (reports.HTML_FILE, reports.to_html(report)),
+        (reports.VIOLATIONS_FILE, reports.dumps(reports.constraint_violations(report))),
+    ]
+    if report.bias is not None:
+        files += [
+            (reports.BIAS_ANALYSIS_FILE, reports.dumps(report.bias.analysis)),
+            (reports.BIAS_VIOLATIONS_FILE, reports.dumps(report.bias.constraint_violations())),
+        ]
+    written = []
+    for name, data in files:
+        target = uri.join(output, name)
+        uri.write_bytes(target, data, s3=s3)
+        written.append(target)
+    return written
+
+
+def execute(
+    options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
+) -> reports.QualityReport:
+    """Run, write the report and publish: the whole job, raising on caller errors."""
+    from monitoring import quality_metrics
+
+    report = run(options, log, progress)
+    for target in write(report, options.output, options.region, options.endpoint_url):
+        log(f"wrote {target}")
+    if options.publish:
+        if report.endpoint is None:
+            raise UsageError("cannot tell the endpoint from the capture path; pass --endpoint-name")
+        assert options.namespace is not None  # parse_options requires it with --publish
+        sent = quality_metrics.publish(
+            report,
+            namespace=options.namespace,
+            endpoint=report.endpoint,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
+        )
+        log(f"published {sent} metric(s) to CloudWatch namespace {options.namespace}")
+    log(report.summary)
+    return report
+
+
+def silence(report: reports.QualityReport) -> str | None:
+    """Why a run that found nothing to judge is not a success, or None."""
+    if not report.folders:
+        return (
+            f"no capture layout under {report.capture}: expected <endpoint>/<variant>/yyyy/mm/"
+            "dd/hh/*.jsonl, the years at most two levels below --capture"
+        )
+    if report.counts.labelled_records == 0:
+        c = report.counts
+        return (
+            f"no labelled record in the window: {c.capture.records} capture record(s), "
+            f"{c.labels.labels} label(s) read from {report.label_files} file(s) under "
+            f"{report.ground_truth} ({c.orphan_labels} matched no record); check that labels "
+            "name the records' inferenceId (or eventId) and arrive within --label-delay-hours"
+        )
+    return None
+
+
+def main(argv: list[str] | None = None, progress: RecordsHook | None = None) -> int:
+    """The job's command line; ``progress`` (for displays) is told the lines read so far."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        options = parse_options(argv)
+        report = execute(options, progress=progress)
+    except (
+        UsageError,
+        baselines.BaselineError,
+        evaluations.EvaluationError,
+        CaptureNotFoundError,
+        uri.UriError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: AWS refused a request: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    reason = silence(report)
+    if reason is not None:
+        print(f"error: {reason}", file=sys.stderr)
+        return EXIT_SILENT
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
