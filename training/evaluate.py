@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import bias, manifest, model_card, paths
+from training import bias, explain, manifest, model_card, paths
 from training.archive import extract_tar_gz
 from training.features import split_xy
 from training.hashing import sha256_files
@@ -59,8 +59,8 @@ EXIT_CODES = (
     "--bias-limit (everything is written, gates.json counts the violations; with "
     "--no-fail-on-bias that is exit 0, for pipelines whose condition step reads gates.json)."
 )
-DEFAULT_EXPLAIN_ROWS = 500
-DEFAULT_BACKGROUND_ROWS = 100
+DEFAULT_EXPLAIN_ROWS = explain.DEFAULT_EXPLAIN_ROWS
+DEFAULT_BACKGROUND_ROWS = explain.DEFAULT_BACKGROUND_ROWS
 
 
 class UsageError(Exception):
@@ -262,11 +262,6 @@ def _explain(
     pipeline: Any, features: pd.DataFrame, options: Options, log: Callable[[str], None]
 ) -> dict[str, Any] | None:
     if options.explain_rows == 0:
-        return None
-    try:
-        from training import explain  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        log("explainability skipped: training.explain is not available")
         return None
     rows = features.sample(
         n=min(options.explain_rows, len(features)), random_state=options.seed
