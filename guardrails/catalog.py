@@ -8,6 +8,7 @@ from guardrails import (
     iam,
     instances,
     isolation,
+    pipeline_jobs,
     placeholders,
     public_access,
     tags,
@@ -33,11 +34,21 @@ _ENVIRONMENT = Param(
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "encryption-at-rest",
-        "S3 buckets default to SSE-KMS; SNS topics, training jobs, endpoint configurations "
-        "(captured data and instance volumes) and schedules use a KMS key.",
+        "S3 buckets default to SSE-KMS; SNS topics, training jobs, pipeline jobs (volumes and "
+        "outputs), endpoint configurations (captured data and instance volumes) and schedules "
+        "use a KMS key.",
         Level.MANDATORY,
-        resource_validators=(encryption.validate_resource,),
+        resource_validators=(
+            encryption.validate_resource,
+            pipeline_jobs.validate_encryption_at_rest,
+        ),
         stack_validators=(encryption.validate_buckets,),
+    ),
+    Guardrail(
+        "encryption-in-transit",
+        "Training jobs and every job a pipeline starts encrypt inter-container traffic.",
+        Level.MANDATORY,
+        resource_validators=(pipeline_jobs.validate_in_transit,),
     ),
     Guardrail(
         "no-public-buckets",
@@ -48,16 +59,27 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     ),
     Guardrail(
         "network-isolation",
-        "SageMaker models and training jobs set enableNetworkIsolation; a model served only "
-        "by serverless variants is exempt (serverless does not support it).",
+        "SageMaker models, training jobs and pipeline jobs set network isolation; a model "
+        "served only by serverless variants is exempt (serverless does not support it), and "
+        "so are the pipeline steps that must reach AWS (networkAccessSteps: the monitoring "
+        "jobs, which list S3, read the registry and publish metrics, and the model-card step, "
+        "which calls CreateModelCard).",
         Level.MANDATORY,
-        resource_validators=(isolation.validate_training_job,),
+        resource_validators=(isolation.validate_training_job, pipeline_jobs.validate_isolation),
         stack_validators=(isolation.validate_models,),
         params={
             "exemptServerless": Param(
                 {"type": "boolean", "description": "Exempt models served only serverless."},
                 True,
-            )
+            ),
+            "networkAccessSteps": Param(
+                {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Pipeline steps (by name) whose jobs may have network.",
+                },
+                sorted(pipeline_jobs.NETWORK_ACCESS_STEPS),
+            ),
         },
     ),
     Guardrail(

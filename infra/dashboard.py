@@ -1,7 +1,8 @@
 """The endpoint's CloudWatch dashboard, as a plain JSON document (tested by parsing it).
 
-One row each for traffic, errors, latency, instances and drift, then the alarm states. The
-metrics are exactly the ones the alarms watch, with the same names and dimensions.
+One row each for traffic, errors, latency, instances, drift, model quality and bias, and
+explanations, then the alarm states. The metrics are exactly the ones the alarms watch (and
+the ones the jobs publish beside them), with the same names and dimensions.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ class DashboardSpec:
     drift: bool
     latency_p99_threshold_us: float
     drift_threshold: float
+    # The quality job's metrics (quality.py): Model Monitor's binary-classification names.
+    quality_metrics: Sequence[str] = ()
+    # (facet, Clarify metric) pairs the quality job reports on live traffic.
+    bias_metrics: Sequence[tuple[str, str]] = ()
+    # None: no attribution job.
+    ndcg_threshold: float | None = None
+
+    @property
+    def quality(self) -> bool:
+        return bool(self.quality_metrics)
 
 
 def body(spec: DashboardSpec) -> dict[str, Any]:
@@ -103,6 +114,7 @@ def body(spec: DashboardSpec) -> dict[str, Any]:
                 ),
             ]
         )
+    rows += _quality_rows(spec)
     rows.append(
         [
             {
@@ -123,6 +135,84 @@ def body(spec: DashboardSpec) -> dict[str, Any]:
                 {**widget, "x": x * width, "y": y * HEIGHT, "width": width, "height": HEIGHT}
             )
     return {"widgets": widgets}
+
+
+def _quality_rows(spec: DashboardSpec) -> list[list[dict[str, Any]]]:
+    """Model quality and labels; then bias on live traffic and attribution drift."""
+    endpoint = ["EndpointName", spec.endpoint_name]
+    kit = spec.metrics_namespace
+    quality: list[dict[str, Any]] = []
+    explained: list[dict[str, Any]] = []
+    if spec.quality:
+        quality = [
+            _metrics(
+                spec,
+                "Model quality (labelled window)",
+                [[kit, "ModelQuality", *endpoint, "Metric", name] for name in spec.quality_metrics],
+                stat="Average",
+                period=3600,
+            ),
+            _metrics(
+                spec,
+                "Significant drops: quality and bias limits",
+                [[kit, name, *endpoint] for name in ("QualityViolations", "BiasViolations")],
+                stat="Maximum",
+                period=3600,
+                threshold=("alarm", 1),
+            ),
+            # A flat zero of labelled records is the quality-silent alarm's cue.
+            _metrics(
+                spec,
+                "Quality job: labels joined",
+                [
+                    [kit, name, *endpoint]
+                    for name in (
+                        "LabelledRecords",
+                        "UnlabelledRecords",
+                        "OrphanLabels",
+                        "DuplicateLabels",
+                        "MalformedLabels",
+                    )
+                ],
+                stat="Sum",
+                period=3600,
+            ),
+        ]
+        if spec.bias_metrics:
+            explained.append(
+                _metrics(
+                    spec,
+                    "Bias on live traffic (Clarify metrics)",
+                    [
+                        [kit, "BiasMetric", *endpoint, "Facet", facet, "Metric", metric]
+                        for facet, metric in spec.bias_metrics
+                    ],
+                    stat="Average",
+                    period=3600,
+                )
+            )
+    if spec.ndcg_threshold is not None:
+        explained += [
+            _metrics(
+                spec,
+                "Attribution drift (NDCG of the feature ranking)",
+                [[kit, "AttributionNDCG", *endpoint]],
+                stat="Minimum",
+                period=3600,
+                threshold=("attribution alarm", spec.ndcg_threshold),
+            ),
+            _metrics(
+                spec,
+                "Mean |SHAP| per feature (live)",
+                [
+                    [kit, "FeatureAttribution", *endpoint, "Feature", feature]
+                    for feature in spec.features
+                ],
+                stat="Average",
+                period=3600,
+            ),
+        ]
+    return [row for row in (quality, explained) if row]
 
 
 def _metrics(

@@ -68,6 +68,14 @@ class EndpointAlarm(enum.StrEnum):
 
 # The alarm that the drift job reported no records: monitoring's health, not the model's.
 DRIFT_SILENT_ALARM = "drift-silent"
+# Model Monitor's other three monitors, as alarms named <endpoint>-<suffix>.
+QUALITY_ALARM = "quality"
+BIAS_DRIFT_ALARM = "bias-drift"
+ATTRIBUTION_DRIFT_ALARM = "attribution-drift"
+# The quality job reported no labelled predictions: labels are late or missing (operations).
+QUALITY_SILENT_ALARM = "quality-silent"
+# Alarms about monitoring itself: they alert people, and never block a promotion.
+SILENT_ALARMS = (DRIFT_SILENT_ALARM, QUALITY_SILENT_ALARM)
 # SageMaker names each endpoint's log group after the endpoint, under this path.
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints"
 
@@ -78,6 +86,11 @@ def endpoint_name(prefix: str) -> str:
 
 def drift_silent_alarm_name(prefix: str) -> str:
     return f"{endpoint_name(prefix)}-{DRIFT_SILENT_ALARM}"
+
+
+def silent_alarm_names(prefix: str) -> tuple[str, ...]:
+    """The endpoint's alarms that report monitoring's silence, not the model's behaviour."""
+    return tuple(f"{endpoint_name(prefix)}-{suffix}" for suffix in SILENT_ALARMS)
 
 
 def endpoint_alarm_name(prefix: str, alarm: EndpointAlarm) -> str:
@@ -182,6 +195,23 @@ class Naming:
     @property
     def drift_alarm(self) -> str:
         return f"{self.endpoint}-drift"
+
+    @property
+    def quality_pipeline(self) -> str:
+        return f"{self.prefix}-quality"
+
+    @property
+    def quality_schedule(self) -> str:
+        return f"{self.prefix}-quality"
+
+    @property
+    def quality_alarm(self) -> str:
+        return f"{self.endpoint}-{QUALITY_ALARM}"
+
+    @property
+    def model_card_prefix(self) -> str:
+        """Model cards are named <group>-<pipeline execution id>, one per registration."""
+        return f"{self.model_package_group}-"
 
     @property
     def dashboard(self) -> str:

@@ -11,7 +11,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperOption
 
-from mlops.commands import demo, drift, local, pipeline, plan, release, serving, stacks, training
+from mlops.commands import (
+    attribution,
+    demo,
+    drift,
+    label,
+    local,
+    pipeline,
+    plan,
+    quality,
+    release,
+    serving,
+    stacks,
+    training,
+)
 
 DISTRIBUTION = "mlops-kit"
 
@@ -97,6 +110,9 @@ app.command()(release.promote)
 app.command()(release.rollback)
 app.command("verify-endpoint")(release.verify_endpoint)
 app.command("drift")(drift.drift_command)
+app.command("quality")(quality.quality_command)
+app.command("attribution")(attribution.attribution_command)
+app.command("label")(label.label_command)
 app.command()(demo.demo)
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(stacks.app, name="stack")

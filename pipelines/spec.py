@@ -19,8 +19,11 @@ class Step(enum.StrEnum):
     TRAIN = "Train"
     EVALUATE = "Evaluate"
     CHECK = "CheckMetric"
+    CHECK_BIAS = "CheckBias"
     REGISTER = "RegisterModel"
+    PUBLISH_CARD = "PublishModelCard"
     FAIL = "MetricBelowThreshold"
+    FAIL_BIAS = "BiasLimitExceeded"
 
 
 class Parameter(enum.StrEnum):
@@ -59,9 +62,53 @@ SERVING_ENVIRONMENT = {
     "PIP_NO_INDEX": "1",
     "PIP_NO_BUILD_ISOLATION": "false",
 }
+# The training toolkit pip-installs the bundle's requirements.txt, dependencies and all. The
+# bundled wheels are the whole closure beyond the image (training.bootstrap installs them
+# with --no-deps for processing jobs), and smclarify declares s3fs, which the kit leaves
+# out: pip takes PIP_NO_DEPS as --no-deps, so training jobs install exactly the wheels too.
+TRAINING_JOB_ENVIRONMENT = {"PIP_NO_DEPS": "1"}
 CONTENT_TYPES = ("text/csv", "application/json", "application/x-npy")
 RESPONSE_TYPES = ("application/json", "text/csv")
 SPLITS = ("train", "validation", "test")
+
+# What the evaluate step writes into its output folder (training/evaluate.py), as the
+# condition steps and the registry read it.
+EVALUATION_FILE = "evaluation.json"
+GATES_FILE = "gates.json"
+BIAS_REPORT_FILE = "bias/analysis.json"
+EXPLAINABILITY_REPORT_FILE = "explainability/analysis.json"
+MODEL_CARD_FILE = "model_card.json"
+# The registered version's customer metadata key holding its model card's S3 URI.
+MODEL_CARD_METADATA_KEY = "mlops:model-card"
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A bias facet as the jobs take it: ``--facet name=value1,value2``."""
+
+    name: str
+    sensitive_values: tuple[str, ...]
+
+    @property
+    def argument(self) -> str:
+        return f"{self.name}={','.join(self.sensitive_values)}"
+
+
+@dataclass(frozen=True)
+class BiasSpec:
+    """Facets and limits (Clarify metric name -> largest allowed deviation), for the jobs."""
+
+    facets: tuple[Facet, ...] = ()
+    limits: tuple[tuple[str, float], ...] = ()
+
+    def arguments(self) -> list[str]:
+        """``--facet`` and ``--bias-limit`` flags, limits sorted so definitions are stable."""
+        flags: list[str] = []
+        for facet in self.facets:
+            flags += ["--facet", facet.argument]
+        for metric, limit in sorted(self.limits):
+            flags += ["--bias-limit", f"{metric}={limit!r}"]
+        return flags
 
 
 @dataclass(frozen=True)
@@ -76,6 +123,10 @@ class CodeLocation:
     @property
     def job_environment(self) -> dict[str, str]:
         return job_environment(self.commit)
+
+    @property
+    def training_environment(self) -> dict[str, str]:
+        return {**self.job_environment, **TRAINING_JOB_ENVIRONMENT}
 
 
 def job_environment(commit: str | None) -> dict[str, str]:
@@ -105,6 +156,14 @@ class TrainingPipelineSpec:
     metric_name: str
     metric_threshold: float
     approval_status: ApprovalStatus
+    # Runs publish_card.py after registration; it calls the SageMaker API, so it has network.
+    model_card_role_arn: str
+    model_card_prefix: str
+    # What the model card calls the model (the stack's service).
+    model_name: str
+    bias: BiasSpec = BiasSpec()
+    explain_rows: int = 500
+    background_rows: int = 50
     hyperparameters: dict[str, str] = field(default_factory=dict)
 
     @property

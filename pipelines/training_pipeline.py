@@ -1,12 +1,16 @@
 """The retraining pipeline, built with the SageMaker v3 SDK into a definition JSON.
 
-    ValidateAndSplit -> Train -> Evaluate -> CheckMetric -+-> RegisterModel
+    ValidateAndSplit -> Train -> Evaluate -> CheckMetric -+-> CheckBias -+-> RegisterModel
+                                                          |              |   -> PublishModelCard
+                                                          |              +-> BiasLimitExceeded
                                                           +-> MetricBelowThreshold (fail)
 
 Every job runs the code bundle Pulumi uploaded (content-addressed URIs in the spec) on the
-managed scikit-learn image, with network isolation, inter-container encryption and the
-stack's KMS key on volumes and outputs. Step outputs land under a per-execution prefix
-(``.../<PipelineExecutionId>/...``), so runs never overwrite each other's data.
+managed scikit-learn image, with inter-container encryption and the stack's KMS key on
+volumes and outputs, and all but one network-isolated: PublishModelCard calls the SageMaker
+API (CreateModelCard), so it runs with network, as its own narrow role. Step outputs land
+under a per-execution prefix (``.../<PipelineExecutionId>/...``), so runs never overwrite
+each other's data.
 
 ``build_definition`` is pure: same spec, same bytes, no AWS call (see pipelines/sdk.py).
 """
@@ -25,7 +29,10 @@ with sdk.sdk_environment():
     from sagemaker.core.shapes import (
         MetricDefinition,
     )
-    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+    from sagemaker.core.workflow.conditions import (
+        ConditionEquals,
+        ConditionGreaterThanOrEqualTo,
+    )
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
@@ -45,7 +52,13 @@ with sdk.sdk_environment():
     )
     from sagemaker.train.model_trainer import ModelTrainer
 from pipelines.spec import (
+    BIAS_REPORT_FILE,
     CONTENT_TYPES,
+    EVALUATION_FILE,
+    EXPLAINABILITY_REPORT_FILE,
+    GATES_FILE,
+    MODEL_CARD_FILE,
+    MODEL_CARD_METADATA_KEY,
     PROCESSING_ROOT,
     RESPONSE_TYPES,
     SERVING_ENVIRONMENT,
@@ -57,9 +70,11 @@ from pipelines.spec import (
     TrainingPipelineSpec,
 )
 
-# The evaluation step's output, read back by the condition step and the registry.
-EVALUATION_FILE = "evaluation.json"
+# The evaluation step's outputs, read back by the condition steps and the registry.
 PROPERTY_FILE = "EvaluationReport"
+GATES_PROPERTY_FILE = "GateReport"
+# gates.json: how many configured bias limits the model exceeds (training/evaluate.py).
+BIAS_VIOLATIONS_PATH = "bias_violations"
 
 
 @dataclass(frozen=True)
@@ -98,8 +113,8 @@ def build_pipeline(spec: TrainingPipelineSpec) -> Any:
     params = _parameters(spec)
     process = _process_step(spec, session, params)
     train = _train_step(spec, session, params, process)
-    evaluate, report = _evaluate_step(spec, session, params, process, train)
-    check = _check_step(spec, session, params, train, evaluate, report)
+    evaluate, reports = _evaluate_step(spec, session, params, process, train)
+    check = _check_step(spec, session, params, train, evaluate, reports)
     return Pipeline(
         name=spec.pipeline_name,
         parameters=params.all(),
@@ -135,16 +150,23 @@ def _execution_uri(prefix: str, *parts: str) -> Any:
     return Join(on="/", values=[prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
 
-def _processor(spec: TrainingPipelineSpec, session: Any, params: _Parameters) -> Any:
+def _processor(
+    spec: TrainingPipelineSpec,
+    session: Any,
+    params: _Parameters,
+    *,
+    role_arn: str | None = None,
+    network_isolation: bool = True,
+) -> Any:
     return processing.script_processor(
         session,
-        role_arn=spec.processing_role_arn,
+        role_arn=role_arn or spec.processing_role_arn,
         image_uri=spec.image_uri,
         instance_type=params.processing_instance_type,
         volume_size_gb=spec.volume_size_gb,
         kms_key_arn=spec.kms_key_arn,
         max_runtime_seconds=spec.max_runtime_seconds,
-        network_isolation=True,
+        network_isolation=network_isolation,
         environment=spec.code.job_environment,
     )
 
@@ -206,7 +228,7 @@ def _train_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters, p
             "sagemaker_submit_directory": TRAINING_SUBMIT_DIRECTORY,
             "sagemaker_region": spec.region,
         },
-        environment=spec.code.job_environment or None,
+        environment=spec.code.training_environment,
         base_job_name=spec.pipeline_name,
     ).with_metric_definitions(
         [
@@ -231,11 +253,22 @@ def _train_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters, p
     )
 
 
+@dataclass(frozen=True)
+class _Reports:
+    """The evaluate step's property files: its metrics and its gate counts."""
+
+    evaluation: Any
+    gates: Any
+
+
 def _evaluate_step(
     spec: TrainingPipelineSpec, session: Any, params: _Parameters, process: Any, train: Any
-) -> tuple[Any, Any]:
+) -> tuple[Any, _Reports]:
 
-    report = PropertyFile(name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
+    reports = _Reports(
+        evaluation=PropertyFile(name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE),
+        gates=PropertyFile(name=GATES_PROPERTY_FILE, output_name="evaluation", path=GATES_FILE),
+    )
     step_args = _processor(spec, session, params).run(
         code=spec.code.runner_uri,
         inputs=[
@@ -254,15 +287,40 @@ def _evaluate_step(
                 f"{PROCESSING_ROOT}/evaluation",
             )
         ],
-        arguments=["evaluate.py"],
+        arguments=[
+            "evaluate.py",
+            *spec.bias.arguments(),
+            # A limit exceeded is the CheckBias step's to judge (gates.json), with its own
+            # Fail step; a failing job would stop the run before it could say why.
+            "--no-fail-on-bias",
+            "--explain-rows",
+            str(spec.explain_rows),
+            "--background-rows",
+            str(spec.background_rows),
+            # The card's lineage: the job sees only local mounts, the pipeline knows where.
+            "--model-name",
+            spec.model_name,
+            "--training-data",
+            params.input_data,
+            "--test-data",
+            _output_uri(process, "test"),
+            "--sourcedir",
+            spec.code.sourcedir_uri,
+            "--image",
+            spec.image_uri,
+            "--model-artifact",
+            train.properties.ModelArtifacts.S3ModelArtifacts,
+        ],
     )
     step = ProcessingStep(
         name=Step.EVALUATE,
         step_args=step_args,
-        property_files=[report],
-        description="Score the test split; verify the model hash first",
+        property_files=[reports.evaluation, reports.gates],
+        description=(
+            "Score the test split (hash-verified model); bias, SHAP attributions, model card"
+        ),
     )
-    return step, report
+    return step, reports
 
 
 def _check_step(
@@ -271,36 +329,12 @@ def _check_step(
     params: _Parameters,
     train: Any,
     evaluate: Any,
-    report: Any,
+    reports: _Reports,
 ) -> Any:
-
-    metric = JsonGet(step_name=evaluate.name, property_file=report, json_path=spec.metric_json_path)
-    evaluation_uri = Join(on="/", values=[_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
-    model = ModelBuilder(
-        image_uri=spec.image_uri,
-        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
-        role_arn=spec.training_role_arn,
-        sagemaker_session=session,
-        env_vars=dict(SERVING_ENVIRONMENT),
+    """The metric gate, then the bias gate; each refusal is its own Fail step and message."""
+    metric = JsonGet(
+        step_name=evaluate.name, property_file=reports.evaluation, json_path=spec.metric_json_path
     )
-    register_args = model.register(
-        model_package_group_name=spec.model_package_group,
-        content_types=list(CONTENT_TYPES),
-        response_types=list(RESPONSE_TYPES),
-        inference_instances=list(spec.serving_instance_types),
-        transform_instances=list(spec.serving_instance_types),
-        model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
-        ),
-        approval_status=params.approval_status,
-        description=f"{spec.pipeline_name}: gated on {spec.metric_name}",
-        customer_metadata_properties={
-            "metric_name": spec.metric_name,
-            "code_sourcedir": spec.code.sourcedir_uri,
-            **({} if spec.code.commit is None else {"code_commit": spec.code.commit}),
-        },
-    )
-    register = ModelStep(name=Step.REGISTER, step_args=register_args)
     fail = FailStep(
         name=Step.FAIL,
         error_message=Join(
@@ -317,6 +351,120 @@ def _check_step(
     return ConditionStep(
         name=Step.CHECK,
         conditions=[ConditionGreaterThanOrEqualTo(left=metric, right=params.metric_threshold)],
-        if_steps=[register],
+        if_steps=[_bias_step(spec, session, params, train, evaluate, reports)],
         else_steps=[fail],
+    )
+
+
+def _bias_step(
+    spec: TrainingPipelineSpec,
+    session: Any,
+    params: _Parameters,
+    train: Any,
+    evaluate: Any,
+    reports: _Reports,
+) -> Any:
+    violations = JsonGet(
+        step_name=evaluate.name, property_file=reports.gates, json_path=BIAS_VIOLATIONS_PATH
+    )
+    register = _register_step(spec, session, params, train, evaluate)
+    fail = FailStep(
+        name=Step.FAIL_BIAS,
+        error_message=Join(
+            on=" ",
+            values=[
+                "bias on the test split exceeds",
+                violations,
+                "configured limit(s) - so the model was not registered; see",
+                _evaluation_file(evaluate, BIAS_REPORT_FILE),
+            ],
+        ),
+    )
+    return ConditionStep(
+        name=Step.CHECK_BIAS,
+        # 0 whenever the stack sets no limits (bias is then reported, never gated).
+        conditions=[ConditionEquals(left=violations, right=0)],
+        if_steps=[register, _publish_card_step(spec, session, params, evaluate, register)],
+        else_steps=[fail],
+    )
+
+
+def _evaluation_file(evaluate: Any, name: str) -> Any:
+    return Join(on="/", values=[_output_uri(evaluate, "evaluation"), name])
+
+
+def _register_step(
+    spec: TrainingPipelineSpec, session: Any, params: _Parameters, train: Any, evaluate: Any
+) -> Any:
+    model = ModelBuilder(
+        image_uri=spec.image_uri,
+        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+        role_arn=spec.training_role_arn,
+        sagemaker_session=session,
+        env_vars=dict(SERVING_ENVIRONMENT),
+    )
+
+    def report(name: str) -> Any:
+        return MetricsSource(
+            content_type="application/json", s3_uri=_evaluation_file(evaluate, name)
+        )
+
+    register_args = model.register(
+        model_package_group_name=spec.model_package_group,
+        content_types=list(CONTENT_TYPES),
+        response_types=list(RESPONSE_TYPES),
+        inference_instances=list(spec.serving_instance_types),
+        transform_instances=list(spec.serving_instance_types),
+        # Model Monitor's model-quality statistics, and Clarify's bias and explainability
+        # analysis files, where CreateModelPackage's ModelMetrics keeps them.
+        model_metrics=ModelMetrics(
+            model_statistics=report(EVALUATION_FILE),
+            bias=report(BIAS_REPORT_FILE),
+            explainability=report(EXPLAINABILITY_REPORT_FILE),
+        ),
+        approval_status=params.approval_status,
+        description=f"{spec.pipeline_name}: gated on {spec.metric_name} and bias limits",
+        # Values may be pipeline expressions (the SDK's register() documents
+        # dict[str, PipelineVariable]); the card's URI depends on the execution.
+        customer_metadata_properties={
+            "metric_name": spec.metric_name,
+            "code_sourcedir": spec.code.sourcedir_uri,
+            MODEL_CARD_METADATA_KEY: _evaluation_file(evaluate, MODEL_CARD_FILE),
+            **({} if spec.code.commit is None else {"code_commit": spec.code.commit}),
+        },
+    )
+    return ModelStep(name=Step.REGISTER, step_args=register_args)
+
+
+def _publish_card_step(
+    spec: TrainingPipelineSpec, session: Any, params: _Parameters, evaluate: Any, register: Any
+) -> Any:
+    # Network, not isolation: CreateModelCard is an API call. The role it runs as may only
+    # read and write evaluation reports and create this registry's cards (infra/policies).
+    processor = _processor(
+        spec, session, params, role_arn=spec.model_card_role_arn, network_isolation=False
+    )
+    step_args = processor.run(
+        code=spec.code.runner_uri,
+        inputs=[processing.bundle_input(spec.code.sourcedir_uri)],
+        outputs=[],
+        arguments=[
+            "publish_card.py",
+            "--card",
+            _evaluation_file(evaluate, MODEL_CARD_FILE),
+            "--model-package-arn",
+            register.properties.ModelPackageArn,
+            "--card-name",
+            Join(on="", values=[spec.model_card_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID]),
+            # SageMaker encrypts the card it keeps with the stack key, as S3 does the file.
+            "--kms-key-id",
+            spec.kms_key_arn,
+            "--region",
+            spec.region,
+        ],
+    )
+    return ProcessingStep(
+        name=Step.PUBLISH_CARD,
+        step_args=step_args,
+        description="Fill in the registered version's ARN; create the card where supported",
     )

@@ -13,9 +13,9 @@ from typing import Any
 from infra.config.settings import Settings
 from infra.naming import (
     EndpointAlarm,
-    drift_silent_alarm_name,
     endpoint_alarm_name,
     endpoint_name,
+    silent_alarm_names,
 )
 from promotion import artifacts
 from promotion.alarms import alarm_states, firing
@@ -93,13 +93,16 @@ def no_alarm_firing(cloudwatch: Any, source: Settings) -> GateResult:
             f"alarm(s) {', '.join(missing)} not found: is {source.stack}'s endpoint deployed?",
         )
     in_alarm = firing(found)
-    # A silent drift job says the monitoring reports nothing (a staging endpoint without
-    # traffic, say), not that the model is unhealthy: it pages, but does not block.
-    silent = drift_silent_alarm_name(source.prefix)
-    blocking = [name for name in in_alarm if name != silent]
+    # A silent monitoring job (no captured traffic for drift, no labels for quality: a
+    # staging endpoint without traffic, say) says the monitoring reports nothing, not that
+    # the model is unhealthy: it pages, but does not block. Quality, bias-drift and
+    # attribution-drift alarms in ALARM do block.
+    silent = set(silent_alarm_names(source.prefix))
+    blocking = [name for name in in_alarm if name not in silent]
     if blocking:
         return GateResult(gate, False, f"in ALARM: {', '.join(blocking)}")
-    note = f"; {silent} in ALARM: the drift job reports no records" if silent in in_alarm else ""
+    quiet = sorted(silent & set(in_alarm))
+    note = f"; {', '.join(quiet)} in ALARM: a monitoring job reports nothing" if quiet else ""
     return GateResult(gate, True, f"{len(found)} alarm(s), none blocking{note}")
 
 

@@ -7,7 +7,8 @@ the image's ``train`` entry, the step's Environment, the StoppingCondition as a 
 and, where the definition asks for network isolation, a network namespace with nothing in
 it. Outputs go back to the stand-in under the definition's S3 URIs, so the next step's
 ``Get`` expressions resolve (tests/pipeline_expressions.py). Condition steps pick their
-branch, RegisterModel steps record the request they would send, Fail steps raise.
+branch (at any depth), RegisterModel steps record the request they would send (and name
+the version it would create), Fail steps raise.
 
 Nothing here knows a step's name: everything comes from the definition.
 """
@@ -22,7 +23,7 @@ import signal
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,6 +46,8 @@ IMAGE_ENV = {
 }
 HOST = "algo-1"
 OPT = PurePosixPath("/opt")
+# moto's (and the plan's) pretend account.
+LOCAL_ACCOUNT = "123456789012"
 
 
 class StepFailedError(Exception):
@@ -140,6 +143,11 @@ class LocalPipeline:
     name: str = "local-pipeline"
     execution_id: str = "local0execution"
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # Where registered versions' ARNs say they live.
+    region: str = "eu-west-1"
+    # Jobs with network read and write S3 themselves (boto3), not through their mounts: this
+    # copies the stand-in into the S3 they reach (e.g. moto) before such a job starts.
+    mirror_s3: Callable[[ObjectStore], None] | None = None
 
     def run(self) -> PipelineRun:
         execution = execution_for(self.definition, self.name, self.execution_id)
@@ -175,7 +183,10 @@ class LocalPipeline:
             properties = self._training(run, name, arguments)
         elif kind == "RegisterModel":
             run.registrations[name] = arguments
-            properties = dict(arguments)
+            # The version CreateModelPackage would return: the first of its group here.
+            group = str(arguments["ModelPackageGroupName"]).lower()
+            arn = f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:model-package/{group}/1"
+            properties = {**arguments, "ModelPackageArn": arn}
         elif kind == "Fail":
             raise PipelineFailedError(f"{name}: {arguments.get('ErrorMessage', '')}")
         else:
@@ -186,6 +197,8 @@ class LocalPipeline:
         }
 
     def _processing(self, run: PipelineRun, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if self.mirror_s3 is not None and not _isolated(arguments):
+            self.mirror_s3(self.store)
         fs = image_filesystem(self.workspace / name)
         for item in arguments.get("ProcessingInputs", []):
             source = item["S3Input"]
@@ -193,7 +206,9 @@ class LocalPipeline:
                 source, name, S3DataType="S3Prefix", S3InputMode="File", S3CompressionType="None"
             )
             self._download(name, item["InputName"], source["S3Uri"], fs, source["LocalPath"])
-        outputs = [o["S3Output"] for o in arguments["ProcessingOutputConfig"]["Outputs"]]
+        # A job may declare no outputs (it writes through S3 itself).
+        declared = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        outputs = [o["S3Output"] for o in declared]
         for output in outputs:
             _host(fs, output["LocalPath"]).mkdir(parents=True, exist_ok=True)
         job_name = f"pipelines-{self.execution_id}-{name}"
@@ -282,9 +297,7 @@ class LocalPipeline:
     ) -> Job:
         if not all(isinstance(a, str) for a in argv):
             raise DefinitionError(f"{name}: the container command did not resolve to strings")
-        isolated = arguments.get("EnableNetworkIsolation") or arguments.get(
-            "NetworkConfig", {}
-        ).get("EnableNetworkIsolation")
+        isolated = _isolated(arguments)
         environment = fs.environment(
             {**IMAGE_ENV, **extra, **arguments.get("Environment", {}), **self.job_environment}
         )
@@ -303,12 +316,25 @@ class LocalPipeline:
         return job
 
 
+def _nested(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The steps in a condition's branches, at any depth (a condition may hold another)."""
+    branches = step.get("Arguments", {}) if step["Type"] == "Condition" else {}
+    found: list[Mapping[str, Any]] = []
+    for nested in [*branches.get("IfSteps", []), *branches.get("ElseSteps", [])]:
+        found += [nested, *_nested(nested)]
+    return found
+
+
+def _isolated(arguments: Mapping[str, Any]) -> bool:
+    network = arguments.get("NetworkConfig", {})
+    return bool(arguments.get("EnableNetworkIsolation") or network.get("EnableNetworkIsolation"))
+
+
 def ordered_steps(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Top-level steps in dependency order (as listed where free), as SageMaker schedules."""
     owner = {s["Name"]: s["Name"] for s in steps}
     for step in steps:
-        branches = step.get("Arguments", {}) if step["Type"] == "Condition" else {}
-        for nested in [*branches.get("IfSteps", []), *branches.get("ElseSteps", [])]:
+        for nested in _nested(step):
             owner[nested["Name"]] = step["Name"]
     needs: dict[str, set[str]] = {}
     for step in steps:

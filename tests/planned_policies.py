@@ -101,7 +101,13 @@ WORKLOAD_ACCOUNT = "111111111111"
 CONSUMERS = [
     {
         "accountId": WORKLOAD_ACCOUNT,
-        "roleNames": ["churn-staging-serving", "churn-staging-drift-job"],
+        # The roles that read the tooling registry: serving, and each monitoring job.
+        "roleNames": [
+            "churn-staging-serving",
+            "churn-staging-drift-job",
+            "churn-staging-attribution-job",
+            "churn-staging-quality-job",
+        ],
     },
 ]
 

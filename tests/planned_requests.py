@@ -110,10 +110,12 @@ class Account:
             p.inputs["arn"]: _doc(p.inputs["policy"])
             for p in self.plan.of_type("aws:sns/topicPolicy:TopicPolicy")
         }
-        # Model package group -> the archive its RegisterModel step registers, read off
-        # the training pipeline's definition (a pass over its steps records it).
+        # Model package group -> the archive its RegisterModel step registers, and the
+        # reports it attaches (ModelMetrics section -> URI), read off the training
+        # pipeline's definition (a pass over its steps records them).
         self.model_archives: dict[str, str] = {}
-        for pipeline in self.plan.of_type(PIPELINE):
+        self.model_reports: dict[str, dict[str, str]] = {}
+        for pipeline in training_first(self.plan.of_type(PIPELINE)):
             for _ in pipeline_requests(self, pipeline):
                 pass
 
@@ -127,6 +129,13 @@ class Account:
         group = package_arn.split(":model-package/", 1)[1].rsplit("/", 1)[0]
         owner = self._account_owning(package_arn)
         return None if owner is None else owner.model_archives.get(group)
+
+    def reports_of(self, package_arn: str) -> dict[str, str] | None:
+        """ModelMetrics section (ModelQuality, Bias, Explainability) -> report URI; None
+        for a registry no planned account declares."""
+        group = package_arn.split(":model-package/", 1)[1].rsplit("/", 1)[0]
+        owner = self._account_owning(package_arn)
+        return None if owner is None else owner.model_reports[group]
 
     def registry_policy(self, package_arn: str) -> ResourcePolicy | None:
         """The model package group's resource policy (cross-account sharing), if any."""
@@ -362,12 +371,19 @@ def pipeline_requests(where: Account, pipeline: RecordedResource) -> Iterator[Si
             group = arguments["ModelPackageGroupName"]
             (container,) = arguments["InferenceSpecification"]["Containers"]
             where.model_archives[group.lower()] = definition.value(container["ModelDataUrl"])
+            where.model_reports[group.lower()] = {
+                section: definition.value(report["S3Uri"])
+                for section, reports in arguments.get("ModelMetrics", {}).items()
+                for report in reports.values()
+            }
+            package = where.arn("sagemaker", f"model-package/{group.lower()}/1")
+            definition.outputs[f"Steps.{step['Name']}.ModelPackageArn"] = package
             yield Simulated(
                 why,
                 Request(
                     pipeline_role,
                     "sagemaker:CreateModelPackage",
-                    where.arn("sagemaker", f"model-package/{group.lower()}/1"),
+                    package,
                     {
                         "sagemaker:ModelApprovalStatus": definition.value(
                             arguments["ModelApprovalStatus"]
@@ -517,27 +533,39 @@ def _training_step(
     )
 
 
-def _option(arguments: list[Any], name: str) -> str | None:
-    return str(arguments[arguments.index(name) + 1]) if name in arguments else None
+def _option(arguments: list[Any], name: str, definition: Definition) -> str | None:
+    if name not in arguments:
+        return None
+    return str(definition.value(arguments[arguments.index(name) + 1]))
+
+
+# What each job's own code reads beyond its mounted inputs: the served model's registered
+# reports (ModelMetrics sections) and whether it loads the model's archive.
+_SERVED_MODEL_READS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "drift.py": ((), True),
+    "attribution.py": (("Explainability",), True),
+    # The facets' columns, read with the schema in the archive (monitoring/baseline.py).
+    "quality.py": (("ModelQuality",), True),
+}
 
 
 def _container_requests(
     where: Account, why: str, role: str, arguments: list[Any], definition: Definition
 ) -> Iterator[Simulated]:
-    """What the drift job's own code calls (monitoring/drift.py): the capture window, the
-    served model's registry record and archive, and its metrics."""
+    """What a job's own code calls (monitoring/drift.py, attribution.py, quality.py,
+    training/publish_card.py): the capture window and its labels, the served model's
+    registry record, archive and reports, its metrics, and the model card."""
     identity = where.identity(role)
-    capture = _option(arguments, "--capture")
-    if capture:
-        yield from s3_read(
-            where,
-            f"{why}, captured traffic",
-            role,
-            f"{capture.rstrip('/')}/{SAMPLE_HOUR}/",
-            identity,
-        )
-    baseline = _option(arguments, "--baseline")
+    script = str(arguments[0]) if arguments else ""
+    for flag, what in (("--capture", "captured traffic"), ("--ground-truth", "labels")):
+        prefix = _option(arguments, flag, definition)
+        if prefix:
+            yield from s3_read(
+                where, f"{why}, {what}", role, f"{prefix.rstrip('/')}/{SAMPLE_HOUR}/", identity
+            )
+    baseline = _option(arguments, "--baseline", definition)
     if baseline:
+        sections, loads_model = _SERVED_MODEL_READS[script]
         yield Simulated(
             f"{why}, baseline record",
             Request(role, "sagemaker:DescribeModelPackage", baseline),
@@ -545,15 +573,35 @@ def _container_requests(
             where.registry_policy(baseline),
         )
         archive = where.archive_of(baseline)
-        if archive:
+        if archive and loads_model:
             yield from s3_read(where, f"{why}, baseline archive", role, archive, identity)
-    namespace = _option(arguments, "--namespace")
+        reports = where.reports_of(baseline)
+        for section in sections if reports is not None else ():
+            assert section in reports, f"{why}: the registry attaches no {section} report"
+            yield from s3_read(
+                where, f"{why}, registered {section} report", role, reports[section], identity
+            )
+    namespace = _option(arguments, "--namespace", definition)
     if namespace and "--publish" in arguments:
         yield Simulated(
             f"{why}, metrics",
             Request(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace}),
             identity,
         )
+    card = _option(arguments, "--card", definition)
+    if card:
+        yield from s3_read(where, f"{why}, model card", role, card, identity)
+        # Written back where it was, with no SSE header: the bucket's default key applies.
+        yield from s3_write(where, f"{why}, model card", role, card, identity, kms_key_id=None)
+        name = _option(arguments, "--card-name", definition)
+        for action in ("sagemaker:CreateModelCard", "sagemaker:UpdateModelCard"):
+            yield Simulated(
+                f"{why}, model card",
+                Request(role, action, where.arn("sagemaker", f"model-card/{name}")),
+                identity,
+            )
+        key = _option(arguments, "--kms-key-id", definition)
+        assert key, f"{why}: the model card is stored unencrypted"
 
 
 # --- schedules, rules, endpoints, log delivery, alarms --------------------------------------
@@ -720,13 +768,15 @@ def alarm_requests(where: Account, alarm: RecordedResource) -> Iterator[Simulate
             )
 
 
+def training_first(pipelines: list[RecordedResource]) -> list[RecordedResource]:
+    """The training pipeline first: the monitoring jobs read what it registers."""
+    return sorted(pipelines, key=lambda p: not p.inputs["pipelineName"].endswith("-training"))
+
+
 def stack_requests(where: Account) -> list[Simulated]:
     plan = where.plan
     found: list[Simulated] = []
-    # The training pipeline first: the drift job reads what it registers.
-    for pipeline in sorted(
-        plan.of_type(PIPELINE), key=lambda p: "drift" in p.inputs["pipelineName"]
-    ):
+    for pipeline in training_first(plan.of_type(PIPELINE)):
         found += pipeline_requests(where, pipeline)
     for schedule in plan.of_type(SCHEDULE):
         found += schedule_requests(where, schedule)

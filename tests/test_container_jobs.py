@@ -18,7 +18,7 @@ import re
 import socket
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +85,9 @@ class Chain:
     definition: dict[str, Any]
     store: ObjectStore
     run: PipelineRun
+    # What PublishModelCard left in (moto) S3 and SageMaker: the card file and the card.
+    published_card: dict[str, Any]
+    model_card: dict[str, Any]
 
     def properties(self, name: str) -> dict[str, Any]:
         return self.run.context.properties[name]
@@ -104,13 +107,65 @@ def staging(plan_of: Any) -> PlannedStack:
     return stack
 
 
+def aws_machine(aws: EmbeddedAws) -> dict[str, str]:
+    """What the platform gives a job that may reach AWS, pointed at moto instead."""
+    return {
+        **MACHINE,
+        "AWS_ENDPOINT_URL": aws.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": aws.region,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def mirror_into(aws: EmbeddedAws) -> Callable[[ObjectStore], None]:
+    """Copy every object of the stand-in into moto's S3, as the jobs with network see it."""
+
+    def mirror(store: ObjectStore) -> None:
+        for path in sorted(p for p in store.root.rglob("*") if p.is_file()):
+            uri = f"s3://{path.relative_to(store.root).as_posix()}"
+            bucket, key = _bucket(aws, uri)
+            aws.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    return mirror
+
+
 @pytest.fixture(scope="module")
 def chain(staging: PlannedStack, tmp_path_factory: pytest.TempPathFactory) -> Chain:
     root = tmp_path_factory.mktemp("training-pipeline")
     document = definition(staging, "training")
     store = uploaded(staging, root / "s3")
-    run = LocalPipeline(document, store, root / "jobs", job_environment=MACHINE).run()
-    return Chain(staging, document, store, run)
+    publish = step_arguments(document, Step.PUBLISH_CARD)
+    region = _argument(publish, "--region")
+    with embedded_aws(region) as aws:
+        run = LocalPipeline(
+            document, store, root / "jobs", job_environment=aws_machine(aws),
+            region=region, mirror_s3=mirror_into(aws),
+        ).run()  # fmt: skip
+        resolved = run.context.properties[Step.PUBLISH_CARD]["AppSpecification"]
+        arguments = resolved["ContainerArguments"]
+        bucket, key = _bucket(aws, _argument(arguments, "--card"))
+        card = json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        kept = aws.client("sagemaker").describe_model_card(
+            ModelCardName=_argument(arguments, "--card-name")
+        )
+    return Chain(staging, document, store, run, card, kept)
+
+
+def step_arguments(document: dict[str, Any], name: str) -> list[Any]:
+    """A step's container arguments, wherever it nests."""
+    found = [s for s in walk_steps(document["Steps"]) if s["Name"] == name]
+    (only,) = found
+    arguments: list[Any] = only["Arguments"]["AppSpecification"]["ContainerArguments"]
+    return arguments
+
+
+def walk_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for item in steps:
+        yield item
+        branches = item.get("Arguments", {}) if item["Type"] == "Condition" else {}
+        yield from walk_steps([*branches.get("IfSteps", []), *branches.get("ElseSteps", [])])
 
 
 # --- ValidateAndSplit ---------------------------------------------------------------------
@@ -189,9 +244,11 @@ def test_the_model_archive_holds_what_serving_and_drift_need(chain: Chain) -> No
 
 
 def test_every_job_gets_the_code_commit_and_the_model_manifest_names_it(chain: Chain) -> None:
-    jobs = [s for s in chain.definition["Steps"] if s["Type"] in {"Processing", "Training"}]
+    jobs = [
+        s for s in walk_steps(chain.definition["Steps"]) if s["Type"] in {"Processing", "Training"}
+    ]
     commits = {s["Arguments"].get("Environment", {}).get(GIT_SHA_ENV) for s in jobs}
-    assert len(jobs) == 3 and len(commits) == 1
+    assert len(jobs) == 4 and len(commits) == 1
     (commit,) = commits
     assert commit and re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit)
     manifest = json.loads((chain.model_dir() / "manifest.json").read_text())
@@ -224,6 +281,41 @@ def test_evaluate_scores_the_archive_and_the_condition_reads_its_report(chain: C
         == chain.properties(Step.TRAIN)["ModelArtifacts"]["S3ModelArtifacts"]
     )
     assert registered["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == report_uri
+
+
+def test_the_bias_gate_reads_what_evaluate_wrote_and_registration_attaches_its_reports(
+    chain: Chain,
+) -> None:
+    evaluation = chain.output_uri(Step.EVALUATE, "evaluation")
+    gates = json.loads(chain.store.read_bytes(f"{evaluation}/gates.json"))
+    # Staging's limit (AD 0.1) holds for the trained model, so the gate let it through.
+    assert gates["bias_violations"] == 0
+    assert chain.run.outcomes[Step.CHECK_BIAS] is True
+    registered = chain.run.registrations[Step.REGISTER]
+    metrics = registered["ModelMetrics"]
+    for section, report, name in (
+        ("Bias", "Report", "bias/analysis.json"),
+        ("Explainability", "Report", "explainability/analysis.json"),
+    ):
+        uri = metrics[section][report]["S3Uri"]
+        assert uri == f"{evaluation}/{name}"
+        assert json.loads(chain.store.read_bytes(uri))  # Clarify's analysis, as written
+    card = registered["CustomerMetadataProperties"]["mlops:model-card"]
+    assert card == f"{evaluation}/model_card.json"
+
+
+def test_the_published_card_names_the_registered_version_and_sagemaker_keeps_it(
+    chain: Chain,
+) -> None:
+    arguments = chain.run.context.properties[Step.PUBLISH_CARD]["AppSpecification"][
+        "ContainerArguments"
+    ]
+    package = chain.run.context.properties[Step.REGISTER]["ModelPackageArn"]
+    assert _argument(arguments, "--model-package-arn") == package
+    assert package in json.dumps(chain.published_card)
+    assert chain.model_card["ModelCardName"] == _argument(arguments, "--card-name")
+    assert chain.model_card["ModelCardName"].startswith("churn-staging-models-")
+    assert package in chain.model_card["Content"]
 
 
 # --- serving the trained model ------------------------------------------------------------
@@ -324,29 +416,36 @@ def _bucket(aws: EmbeddedAws, uri: str) -> tuple[str, str]:
 
 
 def _register(aws: EmbeddedAws, chain: Chain) -> str:
-    """What RegisterModel asks for, sent to the (moto) registry; the archive uploaded."""
+    """What RegisterModel asks for, sent to the (moto) registry, with everything it names
+    (the archive, the reports) in moto's S3."""
     registered = chain.run.registrations[Step.REGISTER]
-    model_url = registered["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    bucket, key = _bucket(aws, model_url)
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=chain.store.read_bytes(model_url))
+    mirror_into(aws)(chain.store)
     sagemaker = aws.client("sagemaker")
     group = registered["ModelPackageGroupName"]
     sagemaker.create_model_package_group(ModelPackageGroupName=group)
     arn: str = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         InferenceSpecification=registered["InferenceSpecification"],
+        ModelMetrics=registered["ModelMetrics"],
         ModelApprovalStatus=registered["ModelApprovalStatus"],
     )["ModelPackageArn"]
     return arn
 
 
-def _capture(aws: EmbeddedAws, prefix: str, served: list[Exchange], when: datetime) -> None:
+def _capture(
+    aws: EmbeddedAws,
+    prefix: str,
+    served: list[Exchange],
+    when: datetime,
+    event_ids: list[str] | None = None,
+) -> None:
     """The worker's exchanges as the endpoint's data capture writes them, in one file."""
+    ids = event_ids or [str(uuid.uuid4()) for _ in served]
     lines = [
         json.dumps(capture_record(request_body=e.body, request_content_type=e.content_type,
                                   response_body=e.reply, response_content_type=e.reply_type,
-                                  when=when, event_id=str(uuid.uuid4())))
-        for e in served
+                                  when=when, event_id=event_id))
+        for e, event_id in zip(served, ids, strict=True)
     ]  # fmt: skip
     bucket, key = _bucket(aws, prefix)
     key = f"{key.rstrip('/')}/{when:%Y/%m/%d/%H}/{when:%M-%S}-{uuid.uuid4()}.jsonl"
@@ -374,30 +473,36 @@ def _published(aws: EmbeddedAws, namespace: str, endpoint: str) -> dict[str, flo
 def drift(
     chain: Chain, served: list[Exchange], tmp_path_factory: pytest.TempPathFactory
 ) -> DriftRun:
-    """The drift pipeline's job against moto, reading the registry and capture made above."""
+    """The drift pipeline's jobs against moto, reading the registry and capture made above:
+    the drift job and, beside it, the attribution job."""
     document = definition(chain.stack, "monitoring")
-    (monitor,) = document["Steps"]
-    arguments = monitor["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert [s["Name"] for s in document["Steps"]] == ["DetectDrift", "DetectAttributionDrift"]
+    arguments = step_arguments(document, "DetectDrift")
     region = _argument(arguments, "--region")
     root = tmp_path_factory.mktemp("drift-pipeline")
     with embedded_aws(region) as aws:
         package_arn = _register(aws, chain)
         _capture(aws, _argument(arguments, "--capture"), served, datetime.now(UTC) - MINUTES_AGO)
-        # What the platform gives a job that may reach AWS, pointed at moto instead.
-        machine = {
-            **MACHINE,
-            "AWS_ENDPOINT_URL": aws.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": region,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
         store = uploaded(chain.stack, root / "s3")
-        run = LocalPipeline(document, store, root / "jobs", job_environment=machine).run()
+        run = LocalPipeline(document, store, root / "jobs", job_environment=aws_machine(aws)).run()
         metrics = _published(
             aws, _argument(arguments, "--namespace"), _argument(arguments, "--endpoint-name")
         )
-    return DriftRun(run, store, run.context.properties[monitor["Name"]], metrics, package_arn)
+    return DriftRun(run, store, run.context.properties["DetectDrift"], metrics, package_arn)
+
+
+def test_the_attribution_job_ranks_the_served_window_against_the_registered_explanation(
+    drift: DriftRun,
+) -> None:
+    arguments = drift.run.context.properties["DetectAttributionDrift"]
+    assert _argument(arguments["AppSpecification"]["ContainerArguments"], "--baseline") == (
+        drift.package_arn
+    )
+    # The served window's ranking, against the explanation registration attached: the
+    # same model on the test split's rows, so the ranking agrees with itself closely.
+    assert 0 < drift.metrics["AttributionNDCG"] <= 1
+    assert {f"FeatureAttribution/{name}" for name in ds.FEATURES} <= set(drift.metrics)
+    assert drift.metrics["ExplainedRecords"] > 0
 
 
 def test_the_drift_job_reads_the_served_capture_against_the_registered_baseline(
@@ -427,6 +532,69 @@ def test_the_drift_job_publishes_its_findings_to_cloudwatch(drift: DriftRun) -> 
     assert max(v for k, v in drift.metrics.items() if k.startswith("FeaturePSI/")) > 0
     assert drift.metrics["DriftScore"] == 0
     assert drift.metrics["DriftedFeatures"] == 0
+
+
+# --- the quality pipeline --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityRun:
+    run: PipelineRun
+    store: ObjectStore
+    arguments: dict[str, Any]
+    metrics: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def quality(
+    chain: Chain, served: list[Exchange], tmp_path_factory: pytest.TempPathFactory
+) -> QualityRun:
+    """The quality pipeline's job against moto: the served exchanges captured, then each
+    request's labels (the test split's own) uploaded in Model Monitor's ground-truth format."""
+    from monitoring.ground_truth import hour_folder, to_line
+
+    document = definition(chain.stack, "monitoring-quality")
+    assert [s["Name"] for s in document["Steps"]] == ["MeasureQuality"]
+    arguments = step_arguments(document, "MeasureQuality")
+    prefix = chain.output_uri(Step.PROCESS, "test")
+    truth = pd.read_csv(io.BytesIO(chain.store.read_bytes(f"{prefix}/test.csv")))[ds.TARGET]
+    labels = [int(v == ds.POSITIVE_LABEL) for v in truth.head(SERVED_ROWS)]
+    ids = [f"request-{n}" for n in range(len(served))]
+    when = datetime.now(UTC) - MINUTES_AGO
+    root = tmp_path_factory.mktemp("quality-pipeline")
+    with embedded_aws(_argument(arguments, "--region")) as aws:
+        _register(aws, chain)
+        _capture(aws, _argument(arguments, "--capture"), served, when, ids)
+        lines = [
+            to_line(event_id, labels[n * ROWS_PER_REQUEST : (n + 1) * ROWS_PER_REQUEST])
+            for n, event_id in enumerate(ids)
+        ]
+        bucket, key = _bucket(aws, hour_folder(_argument(arguments, "--ground-truth"), when))
+        body = ("\n".join(lines) + "\n").encode()
+        aws.client("s3").put_object(Bucket=bucket, Key=f"{key}/labels.jsonl", Body=body)
+        store = uploaded(chain.stack, root / "s3")
+        # Labels a scheduled run would wait a day for are here already: no delay.
+        run = LocalPipeline(
+            document, store, root / "jobs", job_environment=aws_machine(aws),
+            parameters={"LabelDelayHours": 0},
+        ).run()  # fmt: skip
+        metrics = _published(
+            aws, _argument(arguments, "--namespace"), _argument(arguments, "--endpoint-name")
+        )
+    return QualityRun(run, store, run.context.properties["MeasureQuality"], metrics)
+
+
+def test_the_quality_job_joins_every_served_request_with_its_labels(
+    quality: QualityRun, served: list[Exchange]
+) -> None:
+    assert quality.metrics["LabelledRecords"] == len(served)
+    for name in ("UnlabelledRecords", "OrphanLabels", "DuplicateLabels", "MalformedLabels"):
+        assert quality.metrics[name] == 0, name
+    # The model on its own test rows: no significant drop from its evaluation.
+    assert quality.metrics["QualityViolations"] == 0
+    assert "BiasViolations" in quality.metrics
+    output = quality.arguments["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert json.loads(quality.store.read_bytes(f"{output}/constraint_violations.json"))
 
 
 # --- what the runner refuses ----------------------------------------------------------------
@@ -542,10 +710,10 @@ def test_a_metric_below_the_threshold_ends_in_the_definitions_fail_step(
     """The definition's own condition and Fail step, after an Evaluate that scores 0.5."""
     declared = step(chain.definition, Step.EVALUATE)
     (output,) = declared["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    (report,) = declared["PropertyFiles"]
-    target = f"{output['S3Output']['LocalPath']}/{report['FilePath']}"
-    scored = {"binary_classification_metrics": {"auc": {"value": 0.5}}}
-    write = f"import json; json.dump({scored!r}, open({target!r}, 'w'))"
+    write = _writes(
+        output["S3Output"]["LocalPath"],
+        {"evaluation.json": {"binary_classification_metrics": {"auc": {"value": 0.5}}}},
+    )
     evaluate = {
         **declared,
         "Arguments": {
@@ -563,6 +731,47 @@ def test_a_metric_below_the_threshold_ends_in_the_definitions_fail_step(
         "MetricBelowThreshold: roc_auc on the test split is 0.5 - below the threshold 0.8 "
         "- so the model was not registered."
     )
+
+
+def _writes(folder: str, files: dict[str, Any]) -> str:
+    """A one-line Python program that writes ``files`` (name -> JSON) into ``folder``."""
+    return "import json; " + "; ".join(
+        f"json.dump({content!r}, open({f'{folder}/{name}'!r}, 'w'))"
+        for name, content in files.items()
+    )
+
+
+def test_a_model_over_a_bias_limit_ends_in_its_own_fail_step(chain: Chain, tmp_path: Path) -> None:
+    """A good metric, two bias violations: the bias gate refuses, with its own message."""
+    declared = step(chain.definition, Step.EVALUATE)
+    (output,) = declared["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    write = _writes(
+        output["S3Output"]["LocalPath"],
+        {
+            "evaluation.json": {"binary_classification_metrics": {"auc": {"value": 0.95}}},
+            "gates.json": {"bias_violations": 2},
+        },
+    )
+    evaluate = {
+        **declared,
+        "Arguments": {
+            "AppSpecification": {"ContainerEntrypoint": ["python3", "-c", write]},
+            "ProcessingInputs": [],
+            "ProcessingOutputConfig": {"Outputs": [output]},
+        },
+    }
+    check = copy.deepcopy(step(chain.definition, Step.CHECK))
+    (bias,) = check["Arguments"]["IfSteps"]
+    bias["Arguments"]["IfSteps"] = []  # RegisterModel reads Train, which is not run here
+    document = {"Parameters": chain.definition["Parameters"], "Steps": [evaluate, check]}
+    with pytest.raises(PipelineFailedError) as failed:
+        LocalPipeline(document, ObjectStore(tmp_path / "s3"), tmp_path / "jobs").run()
+    message = str(failed.value)
+    assert message.startswith(
+        "BiasLimitExceeded: bias on the test split exceeds 2 configured limit(s) - so the "
+        "model was not registered; see s3://"
+    )
+    assert message.endswith("/bias/analysis.json")
 
 
 def test_a_parameter_the_definition_does_not_declare_is_refused(

@@ -373,6 +373,93 @@ def test_training_job_without_isolation_is_denied() -> None:
     ]
 
 
+# --- pipeline jobs: encryption at rest and in transit, isolation -----------------------------
+
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+
+
+def _processing_step(name: str, **arguments: Any) -> dict[str, Any]:
+    """A processing step as the SDK writes it, every control on; ``arguments`` override."""
+    base: dict[str, Any] = {
+        "ProcessingResources": {"ClusterConfig": {"VolumeKmsKeyId": KEY}},
+        "ProcessingOutputConfig": {"KmsKeyId": KEY, "Outputs": [{"OutputName": "report"}]},
+        "NetworkConfig": {
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+        },
+    }
+    return {"Name": name, "Type": "Processing", "Arguments": {**base, **arguments}}
+
+
+def _pipeline(*steps: dict[str, Any]) -> Resource:
+    # The step nests in a condition's branch, as RegisterModel's neighbours do.
+    gate = {"Name": "Gate", "Type": "Condition", "Arguments": {"IfSteps": list(steps)}}
+    definition = {"Version": "2020-12-01", "Steps": [gate]}
+    return res(PIPELINE, "training", {"pipelineDefinition": json.dumps(definition)})
+
+
+def test_a_pipeline_job_without_the_stack_key_is_denied_wherever_it_nests() -> None:
+    bare = _processing_step(
+        "Evaluate",
+        ProcessingResources={"ClusterConfig": {}},
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "evaluation"}]},
+    )
+    assert messages(_pipeline(bare), policy="encryption-at-rest") == [
+        f"{PIPELINE} 'training': step Evaluate: job volumes must be KMS-encrypted "
+        "(ProcessingResources.ClusterConfig.VolumeKmsKeyId is not set)",
+        f"{PIPELINE} 'training': step Evaluate: job outputs must be KMS-encrypted "
+        "(ProcessingOutputConfig.KmsKeyId is not set)",
+    ]
+    # A job that declares no outputs (it writes through S3) needs only its volume key.
+    no_outputs = _processing_step("PublishModelCard")
+    del no_outputs["Arguments"]["ProcessingOutputConfig"]
+    assert messages(_pipeline(no_outputs), policy="encryption-at-rest") == []
+    unknown = res(PIPELINE, "drift", {"pipelineDefinition": UNKNOWN})
+    assert messages(unknown, policy="encryption-at-rest") == []
+
+
+def test_a_job_without_inter_container_encryption_is_denied() -> None:
+    step = _processing_step("Evaluate", NetworkConfig={"EnableNetworkIsolation": True})
+    assert messages(_pipeline(step), policy="encryption-in-transit") == [
+        f"{PIPELINE} 'training': step Evaluate: inter-container traffic must be encrypted "
+        "(NetworkConfig.EnableInterContainerTrafficEncryption is not true)"
+    ]
+    job = res(TRAINING_JOB, "baseline", {"enableNetworkIsolation": True})
+    assert messages(job, policy="encryption-in-transit") == [
+        f"{TRAINING_JOB} 'baseline': training jobs must set "
+        "enableInterContainerTrafficEncryption true"
+    ]
+
+
+def test_only_the_named_steps_may_run_pipeline_jobs_with_network() -> None:
+    network = {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True}
+    evaluate = _processing_step("Evaluate", NetworkConfig=network)
+    card = _processing_step("PublishModelCard", NetworkConfig=network)
+    assert messages(_pipeline(evaluate, card), policy="network-isolation") == [
+        f"{PIPELINE} 'training': step Evaluate: pipeline jobs must set "
+        "NetworkConfig.EnableNetworkIsolation true (only the steps in networkAccessSteps may "
+        "reach the network)"
+    ]
+    strict: dict[str, Any] = {"network-isolation": {"networkAccessSteps": []}}
+    found = messages(_pipeline(card), policy="network-isolation", config=strict)
+    assert [m.split(": ")[1] for m in found] == ["step PublishModelCard"]
+
+
+def test_the_network_exemptions_are_exactly_the_kits_steps_with_network(
+    plan_of: Callable[[str], PlannedStack],
+) -> None:
+    from guardrails.pipeline_jobs import NETWORK_ACCESS_STEPS, job_steps
+
+    with_network = set()
+    for pipeline in plan_of("prod").all(PIPELINE):
+        for step in job_steps(json.loads(pipeline.inputs["pipelineDefinition"])):
+            arguments = step["Arguments"]
+            isolated = arguments.get("NetworkConfig", arguments).get("EnableNetworkIsolation")
+            if not isolated:
+                with_network.add(step["Name"])
+    assert with_network == set(NETWORK_ACCESS_STEPS)
+
+
 # --- no-wildcard-iam-resources ---------------------------------------------------------------
 
 

@@ -116,8 +116,9 @@ def test_every_arn_is_in_this_account_region_and_partition(stack: PlannedStack) 
 
 def test_metrics_publishing_is_limited_to_the_kit_namespace(stack: PlannedStack) -> None:
     publishing = [s for _, s in _statements(stack) if "cloudwatch:PutMetricData" in s["Action"]]
-    # The execution role everywhere; the drift job where traffic is captured (not dev).
-    assert len(publishing) == (1 if stack.stack == "dev" else 2)
+    # The execution role everywhere; the drift, attribution and quality jobs where traffic
+    # is captured (not dev).
+    assert len(publishing) == (1 if stack.stack == "dev" else 4)
     for statement in publishing:
         assert statement["Condition"] == {
             "StringEquals": {"cloudwatch:namespace": f"MLOpsKit/churn-{stack.stack}"}
@@ -131,9 +132,9 @@ def test_star_only_actions_each_carry_a_reason(action: str) -> None:
 
 def test_log_actions_target_the_resource_type_iam_checks(stack: PlannedStack) -> None:
     logs_policies = [p for p in stack.all(ROLE_POLICY) if p.inputs["name"] == "logs"]
-    # execution role, processing jobs, training jobs, serving, and the drift job where
-    # traffic is captured (not serverless dev)
-    assert len(logs_policies) == (4 if stack.stack == "dev" else 5)
+    # execution role, processing, training and model-card jobs, serving, and the drift,
+    # attribution and quality jobs where traffic is captured (not serverless dev)
+    assert len(logs_policies) == (5 if stack.stack == "dev" else 8)
     for policy in logs_policies:
         logs = {s["Sid"]: s for s in stack.document(policy)["Statement"]}
         groups = logs["ManageSageMakerLogGroups"]

@@ -88,8 +88,10 @@ def _created(stood_up: dict, kind: str) -> list[str]:
 def test_local_up_creates_the_stack_from_its_plan(stood_up: dict, endpoint: str) -> None:
     assert len(_created(stood_up, "Bucket")) == 4
     assert len(_created(stood_up, "Key")) == 1
-    assert len(_created(stood_up, "Pipeline")) == 2  # training and drift
-    assert len(_created(stood_up, "MetricAlarm")) == 7
+    assert len(_created(stood_up, "Pipeline")) == 3  # training, drift and quality
+    # 5XX, 4XX, p99, CPU, memory; drift, drift-silent, attribution-drift; quality,
+    # bias-drift and quality-silent
+    assert len(_created(stood_up, "MetricAlarm")) == 11
     for kind in ("ModelPackageGroup", "Topic", "EventRule", "Schedule", "Role", "Endpoint"):
         assert _created(stood_up, kind), kind
     # They exist in the endpoint under the plan's names, not just in the listing.
@@ -99,7 +101,7 @@ def test_local_up_creates_the_stack_from_its_plan(stood_up: dict, endpoint: str)
     assert f"churn-{STACK}-artifacts-{ACCOUNT}-{REGION}" in buckets
     sagemaker = session.client("sagemaker", endpoint_url=endpoint)
     pipelines = {p["PipelineName"] for p in sagemaker.list_pipelines()["PipelineSummaries"]}
-    assert f"churn-{STACK}-training" in pipelines
+    assert {f"churn-{STACK}-{kind}" for kind in ("training", "drift", "quality")} <= pipelines
     # The bundle the pipeline runs was uploaded with its bytes, not as an empty object.
     objects = s3.list_objects_v2(Bucket=f"churn-{STACK}-artifacts-{ACCOUNT}-{REGION}")
     assert all(o["Size"] > 0 for o in objects["Contents"])
@@ -130,9 +132,13 @@ def test_promote_and_rollback_need_no_approver_and_record_the_caller(
 ) -> None:  # fmt: skip
     clients = Clients.create(REGION, endpoint, isolated_session(REGION, ACCOUNT))
     stage = Stage(StackFile(project, STACK).settings(), ACCOUNT)
-    evaluation = tmp_path / "evaluation.json"
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
     auc = {"auc": {"value": 0.93, "standard_deviation": 0.01}}
-    evaluation.write_text(json.dumps({"binary_classification_metrics": auc}))
+    (evaluation / "evaluation.json").write_text(json.dumps({"binary_classification_metrics": auc}))
+    # Promotion refuses a version without its model card.
+    card = {"model_overview": {"model_description": "churn: the local stack's model"}}
+    (evaluation / "model_card.json").write_text(json.dumps(card))
     arns = []
     for label in ("v1", "v2"):
         arns.append(release.register(clients, stage, model_dir, evaluation, label).arn)

@@ -24,7 +24,7 @@ from conftest import KMS_KEY, REPO, ROLE, ROLE_POLICY, PlannedStack
 from pulumi.runtime import rpc
 
 from infra.components.endpoint_monitoring import silent_alarm_window
-from infra.config.settings import MonitoringSettings, ServingSettings
+from infra.config.settings import BiasSettings, MonitoringSettings, ServingSettings
 from infra.plan import runner
 from infra.plan.mocks import PLAN_ACCOUNT_ID, RecordedResource, RecordingMonitor
 from infra.plan.project import load_stack_config
@@ -58,7 +58,28 @@ VCPUS = {"ml.m5.large": 2, "ml.m5.xlarge": 4}
 SCHEDULE_SECONDS = {"rate(1 hour)": 3600, "rate(1 day)": 86400}
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 # Roles the monitoring component creates, by the suffix after the stack prefix.
-MONITORING_ROLES = ("drift-job", "drift-pipeline", "drift-schedule", "retrain-on-drift")
+MONITORING_ROLES = (
+    "drift-job",
+    "attribution-job",
+    "drift-pipeline",
+    "drift-schedule",
+    "quality-job",
+    "quality-pipeline",
+    "quality-schedule",
+    "retrain-on-drift",
+)
+# The monitoring component's alarms on an instance endpoint that captures traffic and serves
+# a registered version: instances, the drift pipeline's three and the quality pipeline's two
+# (three with bias limits).
+MONITORING_ALARMS = (
+    "cpu",
+    "memory",
+    "drift",
+    "drift-silent",
+    "attribution-drift",
+    "quality",
+    "quality-silent",
+)
 
 
 def arn(service: str, resource: str) -> str:
@@ -82,6 +103,7 @@ class Monitoring:
     planned: PlannedStack
     settings: MonitoringSettings
     serving: ServingSettings
+    bias: BiasSettings
 
     @property
     def prefix(self) -> str:
@@ -164,12 +186,15 @@ class Monitoring:
     def definition(self) -> dict[str, Any]:
         return _json(self.drift_pipeline.inputs["pipelineDefinition"])
 
-    @property
-    def step(self) -> dict[str, Any]:
-        (step,) = self.definition["Steps"]
+    def step_named(self, name: str) -> dict[str, Any]:
+        (step,) = [s for s in self.definition["Steps"] if s["Name"] == name]
         assert step["Type"] == "Processing"
         arguments: dict[str, Any] = step["Arguments"]
         return arguments
+
+    @property
+    def step(self) -> dict[str, Any]:
+        return self.step_named("DetectDrift")
 
     @property
     def container_arguments(self) -> list[Any]:
@@ -225,6 +250,7 @@ def _monitoring(planned: PlannedStack, raw: dict[str, str]) -> Monitoring:
         planned,
         MonitoringSettings.model_validate(json.loads(raw["mlops:monitoring"])),
         ServingSettings.model_validate(json.loads(raw["mlops:serving"])),
+        BiasSettings.model_validate(json.loads(raw.get("mlops:bias", "{}"))),
     )
 
 
@@ -361,7 +387,10 @@ def test_the_stack_key_lets_cloudwatch_alarms_use_the_encrypted_topic(
 
 def test_every_alarm_notifies_the_topic_and_names_the_endpoint(monitoring: Monitoring) -> None:
     alarms = monitoring.alarms
-    expected = 3 if monitoring.planned.stack == "dev" else 7
+    # The endpoint's three rollback alarms, and on instance endpoints with capture, the
+    # monitoring component's (one more where bias limits are set).
+    extra = len(MONITORING_ALARMS) + (1 if monitoring.bias.limits else 0)
+    expected = 3 if monitoring.planned.stack == "dev" else 3 + extra
     assert len(alarms) == expected
     for alarm in alarms:
         inputs = alarm.inputs
@@ -403,8 +432,9 @@ def test_dev_has_no_instance_or_drift_parts(dev: Monitoring) -> None:
     assert names == sorted(
         f"{dev.endpoint_name}-{kind}" for kind in ("5xx-rate", "4xx-rate", "latency-p99")
     )
-    assert dev.named(PIPELINE, f"{dev.prefix}-drift", "pipelineName") is None
-    assert dev.named(SCHEDULE, f"{dev.prefix}-drift") is None
+    for kind in ("drift", "quality"):
+        assert dev.named(PIPELINE, f"{dev.prefix}-{kind}", "pipelineName") is None
+        assert dev.named(SCHEDULE, f"{dev.prefix}-{kind}") is None
     assert dev.planned.of_type(RULE) == dev.planned.of_type(TARGET) == []
     for suffix in MONITORING_ROLES:
         assert dev.named(ROLE, f"{dev.prefix}-{suffix}") is None, suffix
@@ -527,17 +557,31 @@ def test_drift_job_reads_the_endpoints_capture_and_the_served_models_baseline(
     assert "--publish" in arguments
 
 
-def test_drift_pipeline_is_one_encrypted_processing_step_with_network(
+def test_drift_pipeline_runs_two_encrypted_processing_steps_with_network(
     drifting: Monitoring,
 ) -> None:
-    assert [s["Type"] for s in drifting.definition["Steps"]] == ["Processing"]
-    step = drifting.step
-    assert step["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == drifting.key_arn
-    assert step["ProcessingOutputConfig"]["KmsKeyId"] == drifting.key_arn
-    # The job lists S3, reads the registry and publishes metrics, so it is not isolated;
-    # traffic between its instances is still encrypted.
-    assert step["NetworkConfig"]["EnableNetworkIsolation"] is False
-    assert step["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+    steps = [(s["Name"], s["Type"]) for s in drifting.definition["Steps"]]
+    # Side by side on the same window: neither reads the other's output.
+    assert steps == [("DetectDrift", "Processing"), ("DetectAttributionDrift", "Processing")]
+    for name, _ in steps:
+        step = drifting.step_named(name)
+        assert step["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == drifting.key_arn
+        assert step["ProcessingOutputConfig"]["KmsKeyId"] == drifting.key_arn
+        # The jobs list S3, read the registry and publish metrics, so they are not
+        # isolated; traffic between their instances is still encrypted.
+        assert step["NetworkConfig"]["EnableNetworkIsolation"] is False
+        assert step["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        assert not any(g.startswith("Steps.") for g in _gets(step)), name
+
+
+def _gets(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        if set(value) == {"Get"}:
+            return {value["Get"]}
+        return {g for item in value.values() for g in _gets(item)}
+    if isinstance(value, list):
+        return {g for item in value for g in _gets(item)}
+    return set()
 
 
 def test_drift_report_lands_per_execution_under_the_endpoints_monitoring_prefix(
@@ -623,13 +667,16 @@ def test_drift_schedule_role_only_starts_the_drift_pipeline(drifting: Monitoring
 # --- retraining on drift ---------------------------------------------------------------------
 
 
-def test_retrain_rule_matches_the_drift_alarm_going_to_alarm(drifting: Monitoring) -> None:
+def test_retrain_rule_matches_the_drift_or_quality_alarm_going_to_alarm(
+    drifting: Monitoring,
+) -> None:
     pattern = _json(drifting.retrain_rule.inputs["eventPattern"])
     drift_alarm_arn = arn("cloudwatch", f"alarm:{drifting.drift_alarm.inputs['name']}")
+    quality_alarm_arn = arn("cloudwatch", f"alarm:{drifting.endpoint_name}-quality")
     assert pattern == {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "resources": [drift_alarm_arn],
+        "resources": [drift_alarm_arn, quality_alarm_arn],
         "detail": {"state": {"value": ["ALARM"]}},
     }
     assert drifting.outputs["driftAlarmName"] == drifting.drift_alarm.inputs["name"]
@@ -768,7 +815,10 @@ def test_drift_pipeline_role_starts_only_encrypted_pipeline_jobs_as_the_drift_ro
     passes = [s for s in statements if "iam:PassRole" in _listed(s["Action"])]
     assert len(passes) == 1
     (pass_role,) = passes
-    assert _listed(pass_role["Resource"]) == [drifting.role_arn("drift-job")]
+    assert _listed(pass_role["Resource"]) == [
+        drifting.role_arn("drift-job"),
+        drifting.role_arn("attribution-job"),
+    ]
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
@@ -890,7 +940,7 @@ def test_dashboard_draws_drift_per_feature_and_instances_only_where_they_exist(
     assert all(count == 1 for count in features.values())
     assert [line.name for line in drift].count("DriftScore") == 1
     assert [line.name for line in drift].count("CaptureRecords") == 1
-    assert {line.name for line in drift} == {
+    assert {line.name for line in drift} >= {
         "FeaturePSI",
         "DriftScore",
         "CaptureRecords",
@@ -950,8 +1000,13 @@ def test_monitoring_resources_live_under_the_component_and_the_topic_under_its_o
     if monitoring.planned.stack == "dev":
         assert alarms == [] and len(owned) == 1
     else:
-        assert len(alarms) == 4 and len(owned) == 7
+        expected = len(MONITORING_ALARMS) + (1 if monitoring.bias.limits else 0)
+        assert len(alarms) == expected and len(owned) == expected + 3
         owned += [monitoring.drift_pipeline, monitoring.drift_schedule]
+        owned += [
+            monitoring.the(PIPELINE, f"{monitoring.prefix}-quality", "pipelineName"),
+            monitoring.the(SCHEDULE, f"{monitoring.prefix}-quality"),
+        ]
         for suffix in MONITORING_ROLES:
             policies = monitoring.role_policies(suffix)
             assert policies, suffix
@@ -990,8 +1045,9 @@ def test_both_components_register_their_outputs(
     assert component_outputs[ALERT_TOPIC] == {"topicArn": arn("sns", "churn-staging-alerts")}
     registered = component_outputs[MONITORING]
     assert registered["dashboardName"] == "churn-staging"
+    # Staging sets a bias limit, so it has the bias-drift alarm too.
     assert sorted(registered["alarmNames"]) == sorted(
-        f"churn-staging-endpoint-{kind}" for kind in ("cpu", "memory", "drift", "drift-silent")
+        f"churn-staging-endpoint-{kind}" for kind in (*MONITORING_ALARMS, "bias-drift")
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import REPO, PlannedStack
 
+from infra.config.settings import ExplainabilitySettings
 from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
 from infra.source_commit import DIRTY_SUFFIX
@@ -119,7 +120,7 @@ def test_the_gate_compares_the_configured_metric_with_the_threshold_parameter(
         }
     }
     assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
-    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["CheckBias"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
 
     evaluate = steps_of(definition)["Evaluate"]
@@ -128,8 +129,161 @@ def test_the_gate_compares_the_configured_metric_with_the_threshold_parameter(
             "PropertyFileName": "EvaluationReport",
             "OutputName": "evaluation",
             "FilePath": "evaluation.json",
-        }
+        },
+        {"PropertyFileName": "GateReport", "OutputName": "evaluation", "FilePath": "gates.json"},
     ]
+
+
+def test_only_a_model_within_its_bias_limits_is_registered(definition: dict[str, Any]) -> None:
+    check = steps_of(definition)["CheckBias"]
+    assert check["Type"] == "Condition"
+    (condition,) = check["Arguments"]["Conditions"]
+    violations = {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.GateReport"},
+            "Path": "bias_violations",
+        }
+    }
+    assert condition == {"Type": "Equals", "LeftValue": violations, "RightValue": 0}
+    # Registration, then its card; a model over a limit fails with its own message.
+    assert [s["Name"] for s in check["Arguments"]["IfSteps"]] == [
+        "RegisterModel",
+        "PublishModelCard",
+    ]
+    (fail,) = check["Arguments"]["ElseSteps"]
+    assert fail["Name"] == "BiasLimitExceeded" and fail["Type"] == "Fail"
+    message = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0].startswith("bias on the test split exceeds")
+    assert message[1] == violations
+    assert message[-1]["Std:Join"]["Values"][-1] == "bias/analysis.json"
+    # The metric gate's message names the metric, never bias: each cause its own step.
+    metric_fail = steps_of(definition)["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]
+    assert "bias" not in json.dumps(metric_fail)
+
+
+def test_evaluate_computes_bias_and_attributions_as_the_stack_asks(
+    stack: PlannedStack, definition: dict[str, Any], raw_config: Callable[[str], dict[str, str]]
+) -> None:
+    arguments = steps_of(definition)["Evaluate"]["Arguments"]["AppSpecification"][
+        "ContainerArguments"
+    ]
+    assert arguments[0] == "evaluate.py"
+    bias = json.loads(raw_config(stack.stack).get("mlops:bias", "{}"))
+    facets = bias.get("facets", [{"name": "international_plan", "sensitiveValues": ["yes"]}])
+    given = [arguments[i + 1] for i, a in enumerate(arguments) if a == "--facet"]
+    assert given == [f"{f['name']}={','.join(f['sensitiveValues'])}" for f in facets]
+    limits = [arguments[i + 1] for i, a in enumerate(arguments) if a == "--bias-limit"]
+    assert limits == [f"{m}={v!r}" for m, v in sorted(bias.get("limits", {}).items())]
+    # The gate is the condition step's: the job records a violation instead of failing.
+    assert "--no-fail-on-bias" in arguments
+    explain = ExplainabilitySettings.model_validate(
+        json.loads(raw_config(stack.stack).get("mlops:explainability", "{}"))
+    )
+    option = {
+        a: arguments[i + 1]
+        for i, a in enumerate(arguments[:-1])
+        if str(a).startswith("--") and not str(arguments[i + 1]).startswith("--")
+    }
+    assert option["--explain-rows"] == str(explain.explain_rows)
+    assert option["--background-rows"] == str(explain.background_rows)
+    # The card's lineage, from what the pipeline knows: data, split, code, image, model.
+    assert option["--training-data"] == {"Get": "Parameters.InputDataUri"}
+    assert option["--test-data"] == {
+        "Get": "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    }
+    assert option["--model-artifact"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert option["--sourcedir"].startswith(f"s3://{stack.outputs['artifactsBucket']}/code/")
+    assert option["--image"].endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
+
+
+def _evaluation(name: str) -> dict[str, Any]:
+    output = "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"
+    return {"Std:Join": {"On": "/", "Values": [{"Get": output}, name]}}
+
+
+def test_registration_attaches_quality_bias_and_explainability_and_the_card(
+    definition: dict[str, Any],
+) -> None:
+    arguments = steps_of(definition)["RegisterModel"]["Arguments"]
+    metrics = arguments["ModelMetrics"]
+    # Model Monitor's statistics and Clarify's two analysis files, each where
+    # CreateModelPackage's ModelMetrics keeps that kind of report.
+    assert metrics == {
+        "ModelQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": _evaluation("evaluation.json"),
+            }
+        },
+        "Bias": {
+            "Report": {
+                "ContentType": "application/json",
+                "S3Uri": _evaluation("bias/analysis.json"),
+            }
+        },
+        "Explainability": {
+            "Report": {
+                "ContentType": "application/json",
+                "S3Uri": _evaluation("explainability/analysis.json"),
+            }
+        },
+    }
+    # The card sits beside the reports; promotion finds it through the package.
+    metadata = arguments["CustomerMetadataProperties"]
+    assert metadata["mlops:model-card"] == _evaluation("model_card.json")
+
+
+def test_the_card_is_published_after_registration_with_network_and_the_stack_key(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    step = steps_of(definition)["PublishModelCard"]
+    assert step["Type"] == "Processing"
+    arguments = step["Arguments"]
+    container = arguments["AppSpecification"]["ContainerArguments"]
+    assert container[0] == "publish_card.py"
+    option = {container[i]: container[i + 1] for i in range(1, len(container), 2)}
+    assert option == {
+        "--card": _evaluation("model_card.json"),
+        # A data dependency: the card waits for the version it names.
+        "--model-package-arn": {"Get": "Steps.RegisterModel.ModelPackageArn"},
+        "--card-name": {
+            "Std:Join": {
+                "On": "",
+                "Values": [
+                    f"churn-{stack.stack}-models-",
+                    {"Get": "Execution.PipelineExecutionId"},
+                ],
+            }
+        },
+        "--kms-key-id": stack.outputs["kmsKeyArn"],
+        "--region": "eu-west-1",
+    }
+    assert arguments["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/churn-{stack.stack}-model-card-job"
+    # CreateModelCard is an API call: the one training job with network, still encrypted.
+    assert arguments["NetworkConfig"] == {
+        "EnableNetworkIsolation": False,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    assert (
+        arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"]
+        == (stack.outputs["kmsKeyArn"])
+    )
+    # It writes the card back through S3 (the bucket's default key), not as a job output.
+    assert "ProcessingOutputConfig" not in arguments
+
+
+def test_the_files_the_definition_reads_are_the_ones_evaluate_writes() -> None:
+    from pipelines import spec
+    from training import evaluate, model_card
+
+    assert spec.EVALUATION_FILE == evaluate.EVALUATION_FILE
+    assert spec.BIAS_REPORT_FILE == evaluate.BIAS_FILE
+    assert spec.EXPLAINABILITY_REPORT_FILE == evaluate.EXPLAINABILITY_FILE
+    assert spec.GATES_FILE == evaluate.GATES_FILE
+    assert spec.MODEL_CARD_FILE == model_card.CARD_FILE
+    from pipelines.training_pipeline import BIAS_VIOLATIONS_PATH
+
+    assert BIAS_VIOLATIONS_PATH == evaluate.BIAS_VIOLATIONS_KEY
 
 
 def test_a_failed_gate_quotes_the_metric_and_the_threshold(definition: dict[str, Any]) -> None:
@@ -141,7 +295,7 @@ def test_a_failed_gate_quotes_the_metric_and_the_threshold(definition: dict[str,
     assert {"Get": "Parameters.MetricThreshold"} in message
 
 
-def test_registration_attaches_metrics_and_the_approval_the_stack_asks_for(
+def test_registration_names_the_group_model_and_the_approval_the_stack_asks_for(
     stack: PlannedStack, definition: dict[str, Any]
 ) -> None:
     register = steps_of(definition)["RegisterModel"]
@@ -149,12 +303,6 @@ def test_registration_attaches_metrics_and_the_approval_the_stack_asks_for(
     arguments = register["Arguments"]
     assert arguments["ModelPackageGroupName"] == f"churn-{stack.stack}-models"
     assert arguments["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
-    statistics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
-    assert statistics["ContentType"] == "application/json"
-    assert statistics["S3Uri"]["Std:Join"]["Values"] == [
-        {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
-        "evaluation.json",
-    ]
     (container,) = arguments["InferenceSpecification"]["Containers"]
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     # The model archive carries its handler (training.train writes code/inference.py).
@@ -259,7 +407,7 @@ def test_the_image_follows_the_stacks_region(region: str) -> None:
     )
 
 
-def test_every_job_is_isolated_and_encrypted_with_the_stack_key(
+def test_every_job_but_the_card_is_isolated_and_encrypted_with_the_stack_key(
     stack: PlannedStack, definition: dict[str, Any]
 ) -> None:
     key = stack.outputs["kmsKeyArn"]
@@ -288,8 +436,10 @@ def test_every_job_learns_the_commit_of_the_code_it_runs(
     commit = build_code().commit
     assert commit is not None and len(commit.removesuffix(DIRTY_SUFFIX)) == 40
     steps = steps_of(definition)
-    for name in ("ValidateAndSplit", "Train", "Evaluate"):
+    for name in ("ValidateAndSplit", "Evaluate", "PublishModelCard"):
         assert steps[name]["Arguments"]["Environment"] == {GIT_SHA_ENV: commit}, name
+    # Training jobs also install the bundled wheels exactly, as processing jobs do.
+    assert steps["Train"]["Arguments"]["Environment"] == {GIT_SHA_ENV: commit, "PIP_NO_DEPS": "1"}
     registered = steps["RegisterModel"]["Arguments"]
     assert registered["CustomerMetadataProperties"]["code_commit"] == commit
     drift = stack.plan.of_type(PIPELINE)
@@ -298,7 +448,7 @@ def test_every_job_learns_the_commit_of_the_code_it_runs(
         document = raw if isinstance(raw, dict) else json.loads(raw)
         for step in steps_of(document).values():
             if step["Type"] in ("Processing", "Training"):
-                assert step["Arguments"]["Environment"] == {GIT_SHA_ENV: commit}, step["Name"]
+                assert step["Arguments"]["Environment"][GIT_SHA_ENV] == commit, step["Name"]
 
 
 def test_outputs_are_written_per_execution_so_runs_never_overwrite_each_other(
@@ -360,8 +510,8 @@ def test_two_builds_are_byte_identical_and_touch_no_network(tmp_path: Path) -> N
     second = _definition_in_fresh_process("prod", env)
     assert first == second
     definitions = json.loads(first)
-    # The retraining and the drift-monitoring pipeline, both built offline and stable.
-    assert set(definitions) == {"churn-prod-training", "churn-prod-drift"}
+    # The retraining, drift and quality pipelines, all built offline and stable.
+    assert set(definitions) == {"churn-prod-training", "churn-prod-drift", "churn-prod-quality"}
     assert all(json.loads(d)["Steps"] for d in definitions.values())
     assert not (tmp_path / ".sagemaker").exists()
 

@@ -272,18 +272,27 @@ def test_the_workload_roles_may_read_only_the_shared_models(workload: Plan) -> N
         for p in workload.of_type("aws:iam/rolePolicy:RolePolicy")
         if p.inputs["name"] == "shared-registry"
     }
-    assert set(shared) == {"churn-staging-serving", "churn-staging-drift-job"}
+    reports_too = {"churn-staging-attribution-job", "churn-staging-quality-job"}
+    assert set(shared) == {"churn-staging-serving", "churn-staging-drift-job", *reports_too}
     artifacts = f"arn:aws:s3:::churn-tooling-artifacts-{TOOLING}-eu-west-1"
     for role, policy in shared.items():
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
-        assert by_sid["ReadSharedModels"]["Resource"] == f"{artifacts}/models/*"
+        # The quality and attribution jobs also read the registered version's evaluation
+        # reports (its quality statistics and explainability analysis).
+        expected = (
+            sorted([f"{artifacts}/models/*", f"{artifacts}/evaluation/*"])
+            if role in reports_too
+            else f"{artifacts}/models/*"
+        )
+        found = by_sid["ReadSharedModels"]["Resource"]
+        assert (sorted(found) if isinstance(found, list) else found) == expected
         decrypt = by_sid["DecryptSharedModelsThroughS3"]
         assert decrypt["Resource"].startswith(f"arn:aws:kms:eu-west-1:{TOOLING}:key/")
         assert decrypt["Condition"] == {
             "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
         }
-        # Only the drift job looks packages up in the registry.
-        assert ("DescribeSharedModelPackages" in by_sid) is (role == "churn-staging-drift-job")
+        # The monitoring jobs look packages up in the registry; serving is handed its ARN.
+        assert ("DescribeSharedModelPackages" in by_sid) is (role != "churn-staging-serving")
     # The drift job finds its baseline in the shared registry.
     (drift,) = [
         p

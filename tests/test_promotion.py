@@ -429,7 +429,7 @@ def test_a_silent_drift_job_pages_but_does_not_block_a_promotion(
     report = promote().report
     assert report is not None and report.passed
     (health,) = [g for g in report.results if g.gate == "dev endpoint healthy"]
-    assert f"{name} in ALARM: the drift job reports no records" in health.detail
+    assert f"{name} in ALARM: a monitoring job reports nothing" in health.detail
 
 
 def test_rollback_serves_the_previous_approved_version_and_rejects_the_current(

@@ -161,6 +161,7 @@ def test_the_pipeline_role_starts_only_isolated_encrypted_jobs_as_the_job_roles(
     }
     passing = _statement(policies["pass-roles"], "PassJobRoles")
     assert sorted(passing["Resource"]) == [
+        _role(stack, "model-card-job"),
         _role(stack, "processing-job"),
         _role(stack, "training-job"),
     ]
@@ -170,6 +171,39 @@ def test_the_pipeline_role_starts_only_isolated_encrypted_jobs_as_the_job_roles(
     register = _statement(policies["sagemaker"], "RegisterModelVersions")
     group = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package-group/churn-{stack.stack}-models"
     assert group in register["Resource"]
+
+
+def test_only_the_model_card_job_may_start_with_network(stack: PlannedStack) -> None:
+    statements = _policies(stack, "training-pipeline")["sagemaker"]["Statement"]
+    creates = [s for s in statements if "sagemaker:CreateProcessingJob" in s["Action"]]
+    assert sorted(s["Sid"] for s in creates) == ["StartModelCardJobs", "StartSecureJobs"]
+    card = _statement(_policies(stack, "training-pipeline")["sagemaker"], "StartModelCardJobs")
+    # Pipelines names a step's jobs pipelines-<execution>-<step, lower case>-<token>.
+    assert card["Resource"] == (
+        f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:processing-job/pipelines-*-publishmodelcard-*"
+    )
+    assert card["Condition"] == {
+        "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+        "ArnEquals": {"sagemaker:VolumeKmsKey": stack.outputs["kmsKeyArn"]},
+    }
+
+
+def test_the_model_card_role_touches_only_evaluation_reports_and_this_registrys_cards(
+    stack: PlannedStack,
+) -> None:
+    policies = _policies(stack, "model-card-job")
+    assert set(policies) == {"s3", "kms", "logs", "ecr", "model-cards"}
+    artifacts = f"arn:aws:s3:::{stack.outputs['artifactsBucket']}"
+    reads = set(_statement(policies["s3"], "ReadInputs")["Resource"])
+    assert reads == {f"{artifacts}/code/*", f"{artifacts}/evaluation/*"}
+    assert _writes(stack, "model-card-job") == {f"{artifacts}/evaluation/*"}
+    (cards,) = policies["model-cards"]["Statement"]
+    assert cards["Action"] == ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard"]
+    assert cards["Resource"] == (
+        f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-card/churn-{stack.stack}-models-*"
+    )
+    kms = {s["Sid"]: s for s in policies["kms"]["Statement"]}
+    assert {s["Resource"] for s in kms.values()} == {stack.outputs["kmsKeyArn"]}
 
 
 def _writes(stack: PlannedStack, role_suffix: str) -> set[str]:
@@ -223,7 +257,8 @@ def test_a_baseline_job_trains_with_the_pipelines_image_code_and_data() -> None:
     assert hyperparameters["sagemaker_program"] == "train.py"
     assert pipeline_train["HyperParameters"] == hyperparameters
     # The commit of the bundled code, not HEAD: a docs-only commit does not re-train.
-    assert inputs["environment"] == pipeline_train["Environment"] == {GIT_SHA_ENV: code.commit}
+    assert inputs["environment"] == pipeline_train["Environment"]
+    assert inputs["environment"] == {GIT_SHA_ENV: code.commit, "PIP_NO_DEPS": "1"}
     assert planned.outputs["baselineTrainingJobName"] == inputs["trainingJobName"]
 
 

@@ -1,6 +1,7 @@
 """Make the kit's few extra packages importable inside SageMaker's managed containers.
 
-The scikit-learn container ships scikit-learn, pandas, numpy and scipy but not pandera.
+The scikit-learn container ships scikit-learn, pandas, numpy and scipy but not pandera,
+smclarify or shap.
 Jobs run with network isolation, so nothing can come from PyPI at run time: the code
 bundle carries pinned wheels (``wheels/``, see training.packaging) and this installs them
 from there. On a laptop or in CI the packages are already installed and this does nothing.
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 BUNDLE_ROOT = Path(__file__).resolve().parent.parent
-REQUIRED_MODULES = ("pandera",)
+REQUIRED_MODULES = ("pandera", "smclarify", "shap")
 
 
 def missing_modules() -> list[str]:

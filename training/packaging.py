@@ -1,8 +1,9 @@
 """Build the code bundle (``sourcedir.tar.gz``) SageMaker jobs run, deterministically.
 
 The archive holds the ``training`` and ``monitoring`` packages plus one tiny launcher per
-entry point at its root (``train.py``, ``process.py``, ``evaluate.py``, ``drift.py``), which
-is where SageMaker's script mode expects them. Entries are sorted and carry fixed metadata,
+entry point at its root (``train.py``, ``process.py``, ``evaluate.py``, ``publish_card.py``,
+``drift.py``, ``attribution.py``, ``quality.py``), which is where SageMaker's script mode
+expects them. Entries are sorted and carry fixed metadata,
 and gzip's header has no timestamp, so the archive's hash changes exactly when the code
 does: the infrastructure can put that hash in the S3 key and get a stable,
 content-addressed URI.
@@ -22,7 +23,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # directory as code/inference.py, so the model.tar.gz a training job writes is servable.
 HANDLER_SOURCE = PACKAGE_DIR.parent / "inference" / "handler.py"
 HANDLER_MEMBER = "inference/handler.py"
-# The drift job runs from the same bundle (bundle_runner.py drift.py ...).
+# The monitoring jobs run from the same bundle (bundle_runner.py drift.py ...).
 MONITORING_DIR = PACKAGE_DIR.parent / "monitoring"
 # SageMaker's scikit-learn container image tag, and the scikit-learn inside it. Models are
 # trained with exactly this scikit-learn (pinned in pyproject) so they load in the image.
@@ -34,13 +35,20 @@ ENTRY_POINTS = {
     "process.py": "training.process",
     "train.py": "training.train",
     "evaluate.py": "training.evaluate",
+    "publish_card.py": "training.publish_card",
     "drift.py": "monitoring.drift",
+    "attribution.py": "monitoring.attribution",
+    "quality.py": "monitoring.quality",
 }
 
 LAUNCHER = '''"""SageMaker entry point: runs {module} with the arguments SageMaker passes."""
 
 import runpy
 
+from training.bootstrap import ensure_container_packages
+
+# The bundle's wheels (pandera, smclarify, shap) first: modules import them lazily.
+ensure_container_packages()
 runpy.run_module("{module}", run_name="__main__", alter_sys=True)
 '''
 

@@ -3,19 +3,24 @@
     alarms --> alerts topic (e-mail)
     drift schedule --> drift pipeline --> DriftScore / FeaturePSI metrics --> drift alarm
                                       --> CaptureRecords --> drift-silent alarm
-    drift alarm (ALARM) --> EventBridge rule --> training pipeline (off in prod by default)
+                                      --> AttributionNDCG --> attribution-drift alarm
+    quality schedule --> quality pipeline --> QualityViolations --> quality alarm
+                                          --> BiasViolations --> bias-drift alarm
+                                          --> LabelledRecords --> quality-silent alarm
+    drift or quality alarm (ALARM) --> EventBridge rule --> training pipeline
+                                                             (off in prod by default)
 
 Operational alarms (5XX/4XX rates, p99 latency) are the endpoint's rollback alarms, created
-with it (infra/components/endpoint_alarms.py); this component adds the instance and drift
-alarms, sends every alarm to the topic and draws the dashboard. Drift detection needs
-captured traffic, so a stack without data capture (serverless dev) gets no drift parts.
+with it (infra/components/endpoint_alarms.py); this component adds the instance, drift and
+quality alarms, sends every alarm to the topic and draws the dashboard. Monitoring needs
+captured traffic, so a stack without data capture (serverless dev) gets none of it; the
+quality and attribution jobs compare with the reports registration attached, so a model
+served from a raw archive (dataUri) gets the drift job alone.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,34 +31,45 @@ import pulumi_aws as aws
 from infra import dashboard
 from infra.components.location import StackLocation
 from infra.components.model_endpoint import RegistryLocation
+from infra.components.monitoring_alarms import duration, per_run, silent_alarm_window
+from infra.components.monitoring_definitions import (
+    QUALITY_METRICS,
+    JobInputs,
+    bias_lines,
+    drift_definition,
+    quality_definition,
+)
 from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.config import aws_catalog
 from infra.config.settings import EndpointKind, Settings
-from infra.config.validators import schedule_period_seconds
-from infra.naming import DRIFT_SILENT_ALARM, CapturePrefix, Naming, Variant
+from infra.naming import (
+    ATTRIBUTION_DRIFT_ALARM,
+    BIAS_DRIFT_ALARM,
+    DRIFT_SILENT_ALARM,
+    QUALITY_ALARM,
+    QUALITY_SILENT_ALARM,
+    Variant,
+)
 from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
 from infra.policies.monitoring import (
     MonitoringScope,
+    attribution_job_policies,
     drift_job_policies,
     drift_pipeline_policies,
+    quality_job_policies,
+    quality_pipeline_policies,
     retrain_policies,
     retrain_trust_policy,
 )
 from infra.policies.serving import shared_registry_policy
 from infra.stack_files import CodeFiles
 from training import dataset
-from training.packaging import FRAMEWORK_VERSION
+
+__all__ = ["EndpointMonitoring", "EndpointMonitoringArgs", "silent_alarm_window"]
 
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
-DRIFT_VOLUME_GB = 30
-DRIFT_MAX_RUNTIME_SECONDS = 2 * 60 * 60
-# CloudWatch: a period is at most a day; periods x period at most 7 days (1 day when the
-# period is under an hour).
-MAX_PERIOD_SECONDS = 86400
-_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|hour|day)s?\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
     dashboard: aws.cloudwatch.Dashboard
     drift_pipeline: aws.sagemaker.Pipeline | None
     drift_schedule: aws.scheduler.Schedule | None
+    quality_pipeline: aws.sagemaker.Pipeline | None
+    quality_schedule: aws.scheduler.Schedule | None
     retrain_rule: aws.cloudwatch.EventRule | None
 
     def __init__(
@@ -90,11 +108,16 @@ class EndpointMonitoring(pulumi.ComponentResource):
             self._instance_alarms(name)
 
         self.drift_pipeline = self.drift_schedule = self.retrain_rule = None
-        # No capture, no drift job (and so no drift or drift-silent alarm).
+        self.quality_pipeline = self.quality_schedule = None
+        # No capture, no monitoring job (and so no drift, quality or silent alarm).
         drift = serving.data_capture_percent > 0
+        # Quality and attribution read the served version's registered reports.
+        self._registered = serving.model is not None and serving.model.data_uri is None
         if drift:
             scope = self._scope()
             self._drift(name, scope)
+            if self._registered:
+                self._quality(name, scope)
             self._retrain_on_drift(name, scope)
 
         alarms = [*args.endpoint_alarms, *self.alarms.values()]
@@ -115,6 +138,17 @@ class EndpointMonitoring(pulumi.ComponentResource):
                             drift=drift,
                             latency_p99_threshold_us=monitoring.latency_p99_ms * 1000,
                             drift_threshold=monitoring.drift_psi_threshold,
+                            quality_metrics=(
+                                QUALITY_METRICS if self.quality_pipeline is not None else ()
+                            ),
+                            bias_metrics=(
+                                bias_lines(settings) if self.quality_pipeline is not None else ()
+                            ),
+                            ndcg_threshold=(
+                                settings.explainability.ndcg_threshold
+                                if drift and self._registered
+                                else None
+                            ),
                         )
                     ),
                     sort_keys=True,
@@ -185,8 +219,14 @@ class EndpointMonitoring(pulumi.ComponentResource):
     def _scope(self) -> pulumi.Output[MonitoringScope]:
         args, naming = self._args, self._args.where.naming
 
+        registered = self._registered
+
         def build(values: list[str]) -> MonitoringScope:
             account, key, artifacts, capture = values
+
+            def role_arn(suffix: str) -> str:
+                return f"arn:{naming.partition}:iam::{account}:role/{naming.role(suffix)}"
+
             return MonitoringScope(
                 partition=naming.partition,
                 region=naming.region,
@@ -197,8 +237,9 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 capture_bucket_arn=f"arn:{naming.partition}:s3:::{capture}",
                 model_package_group=naming.model_package_group,
                 metrics_namespace=naming.metrics_namespace,
-                drift_role_arn=f"arn:{naming.partition}:iam::{account}:role/"
-                + naming.role("drift-job"),
+                drift_role_arn=role_arn("drift-job"),
+                attribution_role_arn=role_arn("attribution-job") if registered else "",
+                quality_role_arn=role_arn("quality-job") if registered else "",
                 training_pipeline_name=naming.training_pipeline,
                 retrain_rule_name=naming.retrain_rule,
             )
@@ -231,23 +272,27 @@ class EndpointMonitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
-        args, settings, naming = self._args, self._args.settings, self._args.where.naming
-        monitoring = settings.monitoring
-        sagemaker_trust = json.dumps(sagemaker_trust_policy())
-        self.drift_role = self._role(
-            name,
-            "drift-job",
-            f"The drift job of {naming.endpoint}",
-            sagemaker_trust,
-            drift_job_policies,
-            scope,
+    def _job_role(
+        self,
+        name: str,
+        suffix: str,
+        description: str,
+        policies: Callable[[MonitoringScope], dict[str, Document]],
+        scope: pulumi.Output[MonitoringScope],
+        *,
+        reports: bool,
+    ) -> ServiceRole:
+        """A monitoring job's role; with a shared registry, also its read of that registry's
+        packages and archives (and the reports registration attached, when ``reports``)."""
+        naming = self._args.where.naming
+        role = self._role(
+            name, suffix, description, json.dumps(sagemaker_trust_policy()), policies, scope
         )
-        if args.registry is not None:
-            registry = args.registry
+        registry = self._args.registry
+        if registry is not None:
             aws.iam.RolePolicy(
-                f"{name}-drift-job-shared-registry",
-                role=self.drift_role.role.id,
+                f"{name}-{suffix}-shared-registry",
+                role=role.role.id,
                 name="shared-registry",
                 policy=pulumi.Output.all(
                     registry.artifacts_bucket,
@@ -260,39 +305,79 @@ class EndpointMonitoring(pulumi.ComponentResource):
                             v[1],
                             naming.region,
                             describe_group_arn=v[2],
+                            reports=reports,
                         )
                     )
                 ),
-                opts=pulumi.ResourceOptions(parent=self.drift_role),
+                opts=pulumi.ResourceOptions(parent=role),
             )
+        return role
+
+    @property
+    def _inputs(self) -> pulumi.Output[JobInputs]:
+        where = self._args.where
+        return pulumi.Output.all(
+            where.kms_key_arn, where.artifacts_bucket, where.capture_bucket, self._args.baseline
+        ).apply(lambda v: JobInputs(*v))
+
+    def _drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
+        args, settings, naming = self._args, self._args.settings, self._args.where.naming
+        monitoring = settings.monitoring
+        self.drift_role = self._job_role(
+            name,
+            "drift-job",
+            f"The drift job of {naming.endpoint}",
+            drift_job_policies,
+            scope,
+            reports=False,
+        )
+        job_roles = [self.drift_role]
+        self.attribution_role: ServiceRole | None = None
+        if self._registered:
+            self.attribution_role = self._job_role(
+                name,
+                "attribution-job",
+                f"The attribution-drift job of {naming.endpoint}",
+                attribution_job_policies,
+                scope,
+                reports=True,
+            )
+            job_roles.append(self.attribution_role)
         self.drift_pipeline_role = self._role(
             name,
             "drift-pipeline",
             f"The steps of {naming.drift_pipeline}",
-            sagemaker_trust,
+            json.dumps(sagemaker_trust_policy()),
             drift_pipeline_policies,
             scope,
         )
+        attribution_role_arn = (
+            self.attribution_role.arn if self.attribution_role is not None else ""
+        )
         definition = pulumi.Output.all(
-            args.where.kms_key_arn,
-            args.where.artifacts_bucket,
-            args.where.capture_bucket,
-            self.drift_role.arn,
-            args.baseline,
-        ).apply(lambda v: _drift_definition(settings, naming, args.code, *v))
+            self._inputs, self.drift_role.arn, attribution_role_arn
+        ).apply(lambda v: drift_definition(settings, naming, args.code, v[0], v[1], v[2]))
         self.drift_pipeline = aws.sagemaker.Pipeline(
             name,
             pipeline_name=naming.drift_pipeline,
             pipeline_display_name=naming.drift_pipeline,
             pipeline_description=(
                 f"Compare {naming.endpoint}'s captured traffic with the training baseline "
-                f"(PSI alarm at {monitoring.drift_psi_threshold})"
+                f"(PSI alarm at {monitoring.drift_psi_threshold}"
+                + (
+                    f"; attribution NDCG alarm below {settings.explainability.ndcg_threshold})"
+                    if self._registered
+                    else ")"
+                )
             ),
             pipeline_definition=definition,
             role_arn=self.drift_pipeline_role.arn,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*self.drift_pipeline_role.policies, *self.drift_role.policies],
+                depends_on=[
+                    *self.drift_pipeline_role.policies,
+                    *(policy for role in job_roles for policy in role.policies),
+                ],
             ),
         )
         _, self.drift_schedule = declare_pipeline_schedule(
@@ -301,11 +386,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 role_name=naming.role("drift-schedule"),
                 schedule_name=naming.drift_schedule,
                 expression=monitoring.drift_schedule,
-                enabled=(
-                    monitoring.drift_schedule_enabled
-                    if monitoring.drift_schedule_enabled is not None
-                    else True
-                ),
+                enabled=self._drift_schedule_enabled,
                 pipeline_name=naming.drift_pipeline,
                 pipeline_arn=self.drift_pipeline.arn,
                 naming=naming,
@@ -320,46 +401,166 @@ class EndpointMonitoring(pulumi.ComponentResource):
             f"the largest feature PSI reached {monitoring.drift_psi_threshold:g} in the last "
             f"{monitoring.drift_window_hours} h of captured traffic"
             + (": retraining starts" if settings.retrain_on_drift else ": consider retraining"),
-            namespace=naming.metrics_namespace,
-            metric_name="DriftScore",
-            dimensions={"EndpointName": naming.endpoint},
-            statistic="Maximum",
-            period=schedule_period_seconds(monitoring.drift_schedule),
-            evaluation_periods=1,
+            **per_run(naming, "DriftScore", monitoring.drift_schedule),
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=monitoring.drift_psi_threshold,
-            # One datapoint per scheduled run: the periods between runs carry no news, so
-            # the alarm keeps its state through them instead of flapping.
-            treat_missing_data="ignore",
         )
-        self._drift_silent_alarm(name)
+        self._silent_alarm(
+            name,
+            DRIFT_SILENT_ALARM,
+            monitoring.drift_schedule,
+            enabled=self._drift_schedule_enabled,
+            metric="CaptureRecords",
+            what=(
+                "the drift job ({schedule}) reported no captured records for {duration}: it is "
+                "not running, its capture prefix is wrong, or the endpoint served no captured "
+                "traffic; see the drift pipeline's executions"
+            ),
+        )
+        if self.attribution_role is not None:
+            threshold = settings.explainability.ndcg_threshold
+            self._alarm(
+                name,
+                ATTRIBUTION_DRIFT_ALARM,
+                f"the live feature ranking by SHAP attribution fell below NDCG {threshold:g} "
+                f"against the registered explanation, in the last "
+                f"{monitoring.drift_window_hours} h of captured traffic: the model weighs its "
+                "inputs differently now; inspect the attribution report (alerts only)",
+                **per_run(naming, "AttributionNDCG", monitoring.drift_schedule, "Minimum"),
+                comparison_operator="LessThanThreshold",
+                threshold=threshold,
+            )
 
-    def _drift_silent_alarm(self, name: str) -> None:
-        """ALARM when the scheduled drift job reports no captured records: it is not
-        running, reads the wrong prefix, or the endpoint serves no captured traffic. The
-        drift alarm cannot tell: it ignores missing data and so stays OK forever."""
-        monitoring, naming = self._args.settings.monitoring, self._args.where.naming
-        if monitoring.drift_schedule_enabled is False:
+    @property
+    def _drift_schedule_enabled(self) -> bool:
+        configured = self._args.settings.monitoring.drift_schedule_enabled
+        return configured if configured is not None else True
+
+    @property
+    def _quality_schedule_enabled(self) -> bool:
+        configured = self._args.settings.monitoring.quality_schedule_enabled
+        # Unset: wherever the drift schedule runs (both need captured traffic).
+        return configured if configured is not None else self._drift_schedule_enabled
+
+    def _quality(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
+        args, settings, naming = self._args, self._args.settings, self._args.where.naming
+        monitoring = settings.monitoring
+        self.quality_role = self._job_role(
+            name,
+            "quality-job",
+            f"The model-quality job of {naming.endpoint}",
+            quality_job_policies,
+            scope,
+            reports=True,
+        )
+        self.quality_pipeline_role = self._role(
+            name,
+            "quality-pipeline",
+            f"The steps of {naming.quality_pipeline}",
+            json.dumps(sagemaker_trust_policy()),
+            quality_pipeline_policies,
+            scope,
+        )
+        definition = pulumi.Output.all(self._inputs, self.quality_role.arn).apply(
+            lambda v: quality_definition(settings, naming, args.code, v[0], v[1])
+        )
+        self.quality_pipeline = aws.sagemaker.Pipeline(
+            f"{name}-quality",
+            pipeline_name=naming.quality_pipeline,
+            pipeline_display_name=naming.quality_pipeline,
+            pipeline_description=(
+                f"Join {naming.endpoint}'s captured predictions with their labels "
+                f"({monitoring.label_delay_hours} h late at most); quality and bias drift"
+            ),
+            pipeline_definition=definition,
+            role_arn=self.quality_pipeline_role.arn,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*self.quality_pipeline_role.policies, *self.quality_role.policies],
+            ),
+        )
+        _, self.quality_schedule = declare_pipeline_schedule(
+            f"{name}-quality",
+            PipelineScheduleArgs(
+                role_name=naming.role("quality-schedule"),
+                schedule_name=naming.quality_schedule,
+                expression=monitoring.quality_schedule,
+                enabled=self._quality_schedule_enabled,
+                pipeline_name=naming.quality_pipeline,
+                pipeline_arn=self.quality_pipeline.arn,
+                naming=naming,
+                account_id=args.where.account_id,
+                kms_key_arn=args.where.kms_key_arn,
+            ),
+            parent=self,
+        )
+        window = (
+            f"the {monitoring.quality_window_hours} h window ending "
+            f"{monitoring.label_delay_hours} h ago"
+        )
+        self._alarm(
+            name,
+            QUALITY_ALARM,
+            f"a model-quality metric dropped significantly below its evaluation baseline in "
+            f"{window} (one-sided test, Holm-corrected at {monitoring.quality_alpha:g}, drop of "
+            f"{monitoring.quality_min_drop:g} or more): concept drift"
+            + (": retraining starts" if settings.retrain_on_drift else ": consider retraining"),
+            **per_run(naming, "QualityViolations", monitoring.quality_schedule),
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=1,
+        )
+        limits = settings.bias.limits
+        if limits:
+            self._alarm(
+                name,
+                BIAS_DRIFT_ALARM,
+                f"live traffic in {window} exceeds a bias limit "
+                f"({', '.join(f'{m} {v:g}' for m, v in sorted(limits.items()))}); "
+                "the model now treats a facet's group differently (alerts only)",
+                **per_run(naming, "BiasViolations", monitoring.quality_schedule),
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                threshold=1,
+            )
+        self._silent_alarm(
+            name,
+            QUALITY_SILENT_ALARM,
+            monitoring.quality_schedule,
+            enabled=self._quality_schedule_enabled,
+            metric="LabelledRecords",
+            what=(
+                "the quality job ({schedule}) joined no labelled predictions for {duration}: "
+                "labels are not arriving under the ground-truth prefix (mlops label), arrive "
+                "later than the label delay, or the job is not running (operations, not the "
+                "model)"
+            ),
+        )
+
+    def _silent_alarm(
+        self, name: str, key: str, schedule: str, *, enabled: bool, metric: str, what: str
+    ) -> None:
+        """ALARM when a scheduled job reports nothing to judge: it is not running or reads the
+        wrong place. Its findings' alarm cannot tell: it ignores missing data and so stays OK
+        forever. Never retrains: silence is operations, not the model."""
+        naming = self._args.where.naming
+        if not enabled:
             return  # nothing runs on its own, so silence is expected
-        window = silent_alarm_window(monitoring.drift_schedule)
+        window = silent_alarm_window(schedule)
         if window is None:
             # A schedule CloudWatch cannot watch over two runs (slower than every 3.5 days,
             # or a cron() that is not at least daily): no alarm rather than a false one.
             pulumi.log.warn(
-                f"{naming.endpoint}: no drift-silent alarm for driftSchedule "
-                f"{monitoring.drift_schedule!r}; CloudWatch cannot span two of its runs",
+                f"{naming.endpoint}: no {key} alarm for the schedule {schedule!r}; "
+                "CloudWatch cannot span two of its runs",
                 resource=self,
             )
             return
         period, periods = window
         self._alarm(
             name,
-            DRIFT_SILENT_ALARM,
-            f"the drift job ({monitoring.drift_schedule}) reported no captured records for "
-            f"{_duration(period * periods)}: it is not running, its capture prefix is wrong, "
-            "or the endpoint served no captured traffic; see the drift pipeline's executions",
+            key,
+            what.format(schedule=schedule, duration=duration(period * periods)),
             namespace=naming.metrics_namespace,
-            metric_name="CaptureRecords",
+            metric_name=metric,
             dimensions={"EndpointName": naming.endpoint},
             statistic="Sum",
             period=period,
@@ -375,7 +576,10 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
     def _retrain_on_drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:
         args, settings, naming = self._args, self._args.settings, self._args.where.naming
-        drift_alarm = self.alarms["drift"]
+        # The alarms that say the model is wrong now: drift of its inputs, or of what its
+        # inputs mean (a significant quality drop). Silence, bias and attribution alert only.
+        keys = [key for key in ("drift", QUALITY_ALARM) if key in self.alarms]
+        triggers = [self.alarms[key] for key in keys]
         self.retrain_role = self._role(
             name,
             "retrain-on-drift",
@@ -387,13 +591,16 @@ class EndpointMonitoring(pulumi.ComponentResource):
         self.retrain_rule = aws.cloudwatch.EventRule(
             f"{name}-retrain",
             name=naming.retrain_rule,
-            description=f"Retrain when {naming.drift_alarm} goes to ALARM",
-            event_pattern=drift_alarm.arn.apply(
-                lambda arn: json.dumps(
+            description=(
+                f"Retrain when {' or '.join(f'{naming.endpoint}-{key}' for key in keys)} "
+                "goes to ALARM"
+            ),
+            event_pattern=pulumi.Output.all(*(alarm.arn for alarm in triggers)).apply(
+                lambda arns: json.dumps(
                     {
                         "source": ["aws.cloudwatch"],
                         "detail-type": ["CloudWatch Alarm State Change"],
-                        "resources": [arn],
+                        "resources": list(arns),
                         "detail": {"state": {"value": ["ALARM"]}},
                     },
                     sort_keys=True,
@@ -416,69 +623,3 @@ class EndpointMonitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.retrain_role.policies),
         )
-
-
-def silent_alarm_window(expression: str) -> tuple[int, int] | None:
-    """(period, periods) of an alarm that spans at least two runs of a schedule; None when
-    CloudWatch cannot evaluate that long, or a cron() may run less than daily."""
-    rate = _RATE.match(expression)
-    if rate is not None:
-        interval = int(rate["value"]) * _UNIT_SECONDS[rate["unit"]]
-    else:
-        # cron(minutes hours day-of-month month day-of-week year): at least daily only
-        # when no day, month or weekday is singled out.
-        fields = expression.removeprefix("cron(").removesuffix(")").split()
-        day, month, weekday = fields[2:5] if len(fields) == 6 else ("", "", "")
-        if day not in ("*", "?") or month != "*" or weekday not in ("*", "?"):
-            return None
-        interval = MAX_PERIOD_SECONDS
-    period = min(interval, MAX_PERIOD_SECONDS)
-    periods = math.ceil(2 * interval / period)
-    longest = MAX_PERIOD_SECONDS if period < 3600 else 7 * MAX_PERIOD_SECONDS
-    return (period, periods) if period * periods <= longest else None
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} day(s)"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 60} min"
-
-
-def _drift_definition(
-    settings: Settings,
-    naming: Naming,
-    code: CodeFiles,
-    kms_key_arn: str,
-    artifacts_bucket: str,
-    capture_bucket: str,
-    role_arn: str,
-    baseline: str,
-) -> str:
-    from pipelines import sdk
-    from pipelines.drift_pipeline import DriftPipelineSpec, build_definition
-
-    monitoring = settings.monitoring
-    capture = f"s3://{capture_bucket}"
-    return build_definition(
-        DriftPipelineSpec(
-            region=naming.region,
-            pipeline_name=naming.drift_pipeline,
-            role_arn=role_arn,
-            kms_key_arn=kms_key_arn,
-            artifacts_bucket=artifacts_bucket,
-            capture_uri=naming.capture_uri(capture_bucket),
-            report_prefix=f"{capture}/{CapturePrefix.MONITORING}{naming.endpoint}",
-            code=code.location(artifacts_bucket),
-            image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),
-            instance_type=monitoring.drift_instance_type,
-            volume_size_gb=DRIFT_VOLUME_GB,
-            max_runtime_seconds=DRIFT_MAX_RUNTIME_SECONDS,
-            endpoint_name=naming.endpoint,
-            baseline=baseline,
-            metrics_namespace=naming.metrics_namespace,
-            psi_threshold=monitoring.drift_psi_threshold,
-            window_hours=monitoring.drift_window_hours,
-        )
-    )

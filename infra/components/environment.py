@@ -26,7 +26,7 @@ from infra.components.model_endpoint import (
 from infra.components.storage import Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.config.settings import ModelRef, Settings
-from infra.naming import BucketPurpose, Naming
+from infra.naming import QUALITY_ALARM, BucketPurpose, Naming
 from infra.policies.sharing import registry_resource_policy
 from infra.stack_files import CodeFiles, DatasetFiles
 
@@ -188,6 +188,9 @@ def _outputs(
         if monitoring.drift_pipeline is not None:
             outputs["driftPipelineName"] = monitoring.drift_pipeline.pipeline_name
             outputs["driftAlarmName"] = monitoring.alarms["drift"].name
+        if monitoring.quality_pipeline is not None:
+            outputs["qualityPipelineName"] = monitoring.quality_pipeline.pipeline_name
+            outputs["qualityAlarmName"] = monitoring.alarms[QUALITY_ALARM].name
     if training.baseline_job is not None:
         outputs["baselineTrainingJobName"] = training.baseline_job.training_job_name
     return outputs

@@ -24,6 +24,7 @@ from infra.policies import Document
 from infra.policies.execution_role import trust_policy as sagemaker_trust_policy
 from infra.policies.training import (
     TrainingScope,
+    model_card_job_policies,
     pipeline_policies,
     processing_job_policies,
     training_job_policies,
@@ -31,8 +32,11 @@ from infra.policies.training import (
 from infra.stack_files import CodeFiles, DatasetFiles, StackFile
 from pipelines.spec import (
     TRAINING_CODE_CHANNEL,
+    TRAINING_JOB_ENVIRONMENT,
     TRAINING_SUBMIT_DIRECTORY,
     ApprovalStatus,
+    BiasSpec,
+    Facet,
     TrainingPipelineSpec,
     job_environment,
 )
@@ -62,6 +66,7 @@ class _Resolved:
     artifacts_bucket: str
     processing_role_arn: str
     training_role_arn: str
+    model_card_role_arn: str
 
 
 class TrainingPipeline(pulumi.ComponentResource):
@@ -120,6 +125,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 pipeline_name=naming.training_pipeline,
                 processing_role_arn=arn + naming.role("processing-job"),
                 training_role_arn=arn + naming.role("training-job"),
+                model_card_role_arn=arn + naming.role("model-card-job"),
             )
 
         scope = pulumi.Output.all(
@@ -152,6 +158,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             "processing-job", "Processing jobs", processing_job_policies
         )
         self.training_role = sagemaker_role("training-job", "Training jobs", training_job_policies)
+        self.model_card_role = sagemaker_role(
+            "model-card-job", "The model-card job", model_card_job_policies
+        )
         self.pipeline_role = sagemaker_role("training-pipeline", "The steps", pipeline_policies)
 
         image = _image_uri(naming.region)
@@ -162,6 +171,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             args.where.artifacts_bucket,
             self.processing_role.arn,
             self.training_role.arn,
+            self.model_card_role.arn,
         ).apply(lambda v: _Resolved(*v))
         definition = resolved.apply(
             lambda r: _build_definition(_spec(settings, naming, args, r, image))
@@ -172,7 +182,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             pipeline_display_name=naming.training_pipeline,
             pipeline_description=(
                 f"Validate, train, evaluate and register the {naming.prefix} model "
-                f"(gate: {training.metric_name} >= {training.metric_threshold})"
+                f"(gates: {training.metric_name} >= {training.metric_threshold}, "
+                f"{len(settings.bias.limits)} bias limit(s))"
             ),
             pipeline_definition=definition,
             role_arn=self.pipeline_role.arn,
@@ -303,7 +314,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             stopping_condition=aws.sagemaker.TrainingJobStoppingConditionArgs(
                 max_runtime_in_seconds=training.max_runtime_minutes * 60
             ),
-            environment=job_environment(args.code.commit) or None,
+            environment={**job_environment(args.code.commit), **TRAINING_JOB_ENVIRONMENT},
             enable_network_isolation=True,
             enable_inter_container_traffic_encryption=True,
             timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(
@@ -361,7 +372,22 @@ def _spec(
         metric_name=training.metric_name,
         metric_threshold=training.metric_threshold,
         approval_status=approval,
+        model_card_role_arn=r.model_card_role_arn,
+        model_card_prefix=naming.model_card_prefix,
+        model_name=settings.service_name,
+        bias=bias_spec(settings),
+        explain_rows=settings.explainability.explain_rows,
+        background_rows=settings.explainability.background_rows,
         hyperparameters=_model_hyperparameters(),
+    )
+
+
+def bias_spec(settings: Settings) -> BiasSpec:
+    """The stack's facets and limits as the evaluate and quality jobs take them."""
+    bias = settings.bias
+    return BiasSpec(
+        facets=tuple(Facet(f.name, f.sensitive_values) for f in bias.facets),
+        limits=tuple((str(metric), limit) for metric, limit in bias.limits.items()),
     )
 
 

@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from infra.config import validators as v
 from infra.config.aws_catalog import JobKind
 from infra.naming import ArtifactPrefix, BucketPurpose, bucket_name
+from training import bias, explain
 
 
 class Environment(enum.StrEnum):
@@ -333,8 +334,9 @@ class BiasFacet(_Section):
 class BiasSettings(_Section):
     """Bias metrics at evaluation and on live traffic, and the limits that gate a model."""
 
-    facets: Annotated[tuple[BiasFacet, ...], Field(max_length=10)] = (
-        BiasFacet(name="international_plan", sensitive_values=("yes",)),
+    facets: Annotated[tuple[BiasFacet, ...], Field(max_length=10)] = tuple(
+        BiasFacet(name=facet.name, sensitive_values=facet.sensitive_values)
+        for facet in bias.DEFAULT_FACETS
     )
     # A metric's deviation from its fair value (|value|; |DI - 1| for DI) above its limit
     # stops registration, refuses promotion, and raises the live bias alarm. None: report only.
@@ -351,9 +353,11 @@ class BiasSettings(_Section):
 class ExplainabilitySettings(_Section):
     """Kernel SHAP at evaluation (Clarify's method) and attribution drift on live traffic."""
 
-    # Test rows explained at evaluation, and the background rows SHAP averages over.
-    explain_rows: Annotated[int, Field(ge=10, le=100_000)] = 500
-    background_rows: Annotated[int, Field(ge=1, le=1_000)] = 50
+    # Test rows explained at evaluation, and the background rows SHAP averages over: the
+    # cost is rows x background x 256 model calls, so one summary row (Clarify's default
+    # baseline: the data's centre) keeps 300 rows to seconds.
+    explain_rows: Annotated[int, Field(ge=10, le=100_000)] = explain.DEFAULT_EXPLAIN_ROWS
+    background_rows: Annotated[int, Field(ge=1, le=1_000)] = explain.DEFAULT_BACKGROUND_ROWS
     # Captured rows explained per drift run (a seeded uniform sample of the window).
     live_rows: Annotated[int, Field(ge=10, le=100_000)] = 500
     # Model Monitor's feature-attribution drift check: NDCG of the live feature ranking

@@ -1,10 +1,12 @@
-"""Roles of drift monitoring: the drift job, its pipeline, and the retrain-on-drift rule.
+"""Roles of monitoring: the drift, attribution and quality jobs, their pipelines, and the
+retrain rule.
 
-The drift job is the one SageMaker job of the kit that runs *with* network access: it lists
-the capture window's hour prefixes in S3, looks up the served model's baseline in the
-registry and publishes metrics to CloudWatch, none of which an isolated container can do.
-Its role makes up for it: it reads only captured traffic, model archives and code, writes
-only drift reports, and may publish metrics only into the kit's namespace.
+The monitoring jobs run *with* network access: they list the window's hour prefixes in S3,
+look up the served model in the registry and publish metrics to CloudWatch, none of which
+an isolated container can do. Their roles make up for it: each reads only what its job
+reads (captured traffic, and labels for the quality job; the served model's archive or its
+registered reports; code), writes only monitoring reports, and may publish metrics only
+into the kit's namespace.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class MonitoringScope:
     model_package_group: str
     metrics_namespace: str
     drift_role_arn: str
+    # "" where the stack declares no such job (the served model has no registered reports).
+    attribution_role_arn: str
+    quality_role_arn: str
     training_pipeline_name: str
     retrain_rule_name: str
 
@@ -49,13 +54,16 @@ class MonitoringScope:
         )
 
 
-def drift_job_policies(scope: MonitoringScope) -> dict[str, Document]:
+def _job_policies(
+    scope: MonitoringScope, *, capture: list[str], artifacts: list[str]
+) -> dict[str, Document]:
+    """Read code, the given capture-bucket and artifacts prefixes; write monitoring reports."""
     return {
         "s3": bucket_access_policy(
             buckets=[scope.artifacts_bucket_arn, scope.capture_bucket_arn],
             read=[
-                f"{scope.capture_bucket_arn}/{CapturePrefix.DATA_CAPTURE}*",
-                f"{scope.artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*",
+                *(f"{scope.capture_bucket_arn}/{prefix}*" for prefix in capture),
+                *(f"{scope.artifacts_bucket_arn}/{prefix}*" for prefix in artifacts),
                 f"{scope.artifacts_bucket_arn}/{ArtifactPrefix.CODE}*",
             ],
             write=[f"{scope.capture_bucket_arn}/{CapturePrefix.MONITORING}*"],
@@ -66,7 +74,7 @@ def drift_job_policies(scope: MonitoringScope) -> dict[str, Document]:
         "metrics": metrics_policy(scope.metrics_namespace),
         "registry": document(
             {
-                # The job finds the served model's baseline through its registry record.
+                # The job finds the served model (archive, reports) through its registry record.
                 "Sid": "ReadServedModelRecord",
                 "Effect": "Allow",
                 "Action": "sagemaker:DescribeModelPackage",
@@ -76,15 +84,43 @@ def drift_job_policies(scope: MonitoringScope) -> dict[str, Document]:
     }
 
 
-def drift_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
+def drift_job_policies(scope: MonitoringScope) -> dict[str, Document]:
+    """Capture against the baseline inside the served model's archive."""
+    return _job_policies(
+        scope, capture=[CapturePrefix.DATA_CAPTURE], artifacts=[ArtifactPrefix.MODELS]
+    )
+
+
+def attribution_job_policies(scope: MonitoringScope) -> dict[str, Document]:
+    """Capture, explained by the served model (its archive) against its registered
+    explainability report (under evaluation/)."""
+    return _job_policies(
+        scope,
+        capture=[CapturePrefix.DATA_CAPTURE],
+        artifacts=[ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION],
+    )
+
+
+def quality_job_policies(scope: MonitoringScope) -> dict[str, Document]:
+    """Predictions (capture) joined with labels (ground truth), against the registered
+    evaluation report (under evaluation/); the bias facets' columns are read from the
+    request rows with the feature schema inside the served model's archive."""
+    return _job_policies(
+        scope,
+        capture=[CapturePrefix.DATA_CAPTURE, CapturePrefix.GROUND_TRUTH],
+        artifacts=[ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION],
+    )
+
+
+def _pipeline_policies(scope: MonitoringScope, what: str, roles: list[str]) -> dict[str, Document]:
     jobs = scope.sagemaker_arn(f"processing-job/{PIPELINE_JOB_PREFIX}*")
     sagemaker = document(
         {
-            "Sid": "StartEncryptedDriftJobs",
+            "Sid": f"StartEncrypted{what}Jobs",
             "Effect": "Allow",
             "Action": "sagemaker:CreateProcessingJob",
             "Resource": jobs,
-            # Network access is the drift job's one exception (see module docstring);
+            # Network access is the monitoring jobs' one exception (see module docstring);
             # encryption in transit and at rest with the stack key is still required.
             "Condition": {
                 "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
@@ -92,7 +128,7 @@ def drift_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
             },
         },
         {
-            "Sid": "FollowAndStopDriftJobs",
+            "Sid": f"FollowAndStop{what}Jobs",
             "Effect": "Allow",
             "Action": [
                 "sagemaker:DescribeProcessingJob",
@@ -104,14 +140,25 @@ def drift_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
     )
     pass_role = document(
         {
-            "Sid": "PassDriftJobRole",
+            "Sid": f"Pass{what}JobRoles",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": scope.drift_role_arn,
+            "Resource": roles[0] if len(roles) == 1 else roles,
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         }
     )
     return {"sagemaker": sagemaker, "pass-roles": pass_role}
+
+
+def drift_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
+    roles = [scope.drift_role_arn]
+    if scope.attribution_role_arn:
+        roles.append(scope.attribution_role_arn)
+    return _pipeline_policies(scope, "Drift", roles)
+
+
+def quality_pipeline_policies(scope: MonitoringScope) -> dict[str, Document]:
+    return _pipeline_policies(scope, "Quality", [scope.quality_role_arn])
 
 
 def retrain_trust_policy(scope: MonitoringScope) -> Document:

@@ -49,10 +49,12 @@ def shared_registry_policy(
     region: str,
     *,
     describe_group_arn: str | None = None,
+    reports: bool = False,
 ) -> Document:
     """Our half of cross-account serving: the tooling account's bucket policy and key
     policy grant the other half (infra.policies.sharing). Jobs that look models up in the
-    registry (drift) also get to describe its packages."""
+    registry (monitoring) also get to describe its packages, and those that compare with
+    the reports registration attached (quality, attribution) to read them."""
     describe: list[Statement] = []
     if describe_group_arn is not None:
         describe.append(
@@ -70,7 +72,14 @@ def shared_registry_policy(
             "Sid": "ReadSharedModels",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": f"{artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*",
+            "Resource": (
+                [
+                    f"{artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*",
+                    f"{artifacts_bucket_arn}/{ArtifactPrefix.EVALUATION}*",
+                ]
+                if reports
+                else f"{artifacts_bucket_arn}/{ArtifactPrefix.MODELS}*"
+            ),
         },
         {
             "Sid": "DecryptSharedModelsThroughS3",

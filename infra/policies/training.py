@@ -2,8 +2,10 @@
 
 Each job role can read exactly the inputs its steps mount and write exactly the prefixes its
 steps output to. The pipeline role may only start jobs that run network-isolated, with
-inter-container encryption and this stack's key, and may only pass the two job roles. The
-scheduler role may only start this one pipeline.
+inter-container encryption and this stack's key, and may only pass the job roles. The one
+job with network is PublishModelCard (CreateModelCard is an API call): only a job of that
+step may start without isolation, and its role may touch nothing but evaluation reports and
+this registry's model cards. The scheduler role may only start this one pipeline.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from infra.policies.execution_role import (
 
 # SageMaker Pipelines names the jobs it starts "pipelines-<execution id>-<step>-<token>".
 PIPELINE_JOB_PREFIX = "pipelines-"
+# ... with the step name in lower case, cut to 20 characters (AWS's sample Pipelines step
+# event names processing-job/pipelines-p4jn9xou8a8s-myprocessingstep1-tmgxry49ug; jobs of
+# longer step names show the first 20). The model-card step's name is 16 characters.
+MODEL_CARD_STEP_JOB = "publishmodelcard"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class TrainingScope:
     pipeline_name: str
     processing_role_arn: str
     training_role_arn: str
+    model_card_role_arn: str
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -95,6 +102,32 @@ def training_job_policies(scope: TrainingScope) -> dict[str, Document]:
     )
 
 
+def model_card_job_policies(scope: TrainingScope) -> dict[str, Document]:
+    """publish_card.py reads the card evaluate wrote, writes it back with the registered
+    version's ARN, and creates the registry's model card of that version (a re-run of the
+    step updates it). Cards are named <group>-<execution id>."""
+    cards = scope.sagemaker_arn(f"model-card/{scope.model_package_group}-*")
+    return {
+        **_job_policies(
+            scope,
+            "ProcessingJobs",
+            read=[
+                _artifacts(scope, ArtifactPrefix.CODE),
+                _artifacts(scope, ArtifactPrefix.EVALUATION),
+            ],
+            write=[_artifacts(scope, ArtifactPrefix.EVALUATION)],
+        ),
+        "model-cards": document(
+            {
+                "Sid": "PublishThisRegistrysModelCards",
+                "Effect": "Allow",
+                "Action": ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard"],
+                "Resource": cards,
+            }
+        ),
+    }
+
+
 def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, str]]:
     # A request that omits any of these keys fails the condition, so the pipeline cannot
     # start a job without isolation or with another (or no) key, whatever its definition says.
@@ -130,6 +163,20 @@ def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
             "Condition": _secure_job_conditions(scope),
         },
         {
+            # Only PublishModelCard's job may have network; still encrypted in transit, and
+            # its volume with the stack key (it declares no outputs: it writes through S3).
+            "Sid": "StartModelCardJobs",
+            "Effect": "Allow",
+            "Action": "sagemaker:CreateProcessingJob",
+            "Resource": scope.sagemaker_arn(
+                f"processing-job/{PIPELINE_JOB_PREFIX}*-{MODEL_CARD_STEP_JOB}-*"
+            ),
+            "Condition": {
+                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+                "ArnEquals": {"sagemaker:VolumeKmsKey": scope.kms_key_arn},
+            },
+        },
+        {
             "Sid": "FollowAndStopJobs",
             "Effect": "Allow",
             "Action": [
@@ -153,7 +200,11 @@ def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
             "Sid": "PassJobRoles",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": [scope.processing_role_arn, scope.training_role_arn],
+            "Resource": [
+                scope.processing_role_arn,
+                scope.training_role_arn,
+                scope.model_card_role_arn,
+            ],
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         }
     )
