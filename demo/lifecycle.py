@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import yaml
 
 from demo import release, traffic
 from demo.comparison import Comparison
+from demo.concept import relabel
 from demo.embedded_aws import EmbeddedAws, embedded_aws
 from demo.shift import shift
 from inference.capture import CaptureWriter
@@ -36,16 +38,22 @@ from infra.plan.project import load_stack_config
 from infra.plan.runner import plan_config
 from infra.stack_files import StackFilesError
 from monitoring import drift as drift_job
+from monitoring import labels_file
+from monitoring import quality as quality_job
+from monitoring.quality_report import QualityReport
 from monitoring.report import DriftReport
 from promotion.aws import Stage
 from promotion.flow import Decision, PromotionError, promote
 from promotion.stack_file import StackFile
+from training import bias
 from training import dataset as ds
 from training import local as local_training
 from training.contract import DataValidationError
 from training.train import read_channel
 
 STACK = "local"
+# Traffic phases in the order they are sent; each is its own capture window.
+PHASES = ("normal", "concept", "drifted")
 # The stack the demo's own stack file starts from: instance endpoint, capture, drift loop.
 TEMPLATE_STACK = "staging"
 APPROVER = "demo"
@@ -56,8 +64,9 @@ STEPS = (
     "ingest, validate, train, evaluate",
     "register, gate, promote",
     "serve",
-    "traffic: normal, then drifted",
-    "drift job",
+    "traffic: normal, concept drift, data drift",
+    "labels arrive",
+    "drift and quality jobs",
     "drift alarm -> retraining",
     "retrain on fresh data, promote, swap",
     "report",
@@ -88,10 +97,16 @@ class DemoResult:
     aws_url: str = ""
     versions: list[ModelVersion] = field(default_factory=list)
     normal: traffic.TrafficResult = field(default_factory=traffic.TrafficResult)
+    # The same inputs as the normal phase; only their labels (arriving later) change.
+    concept: traffic.TrafficResult = field(default_factory=traffic.TrafficResult)
     drifted: traffic.TrafficResult = field(default_factory=traffic.TrafficResult)
     during_swap: traffic.TrafficResult = field(default_factory=traffic.TrafficResult)
     normal_drift: DriftReport | None = None
+    concept_drift: DriftReport | None = None
     drifted_drift: DriftReport | None = None
+    # Predictions joined with their labels: the normal and the concept-drift phases.
+    normal_quality: QualityReport | None = None
+    concept_quality: QualityReport | None = None
     alarm_state: str = ""
     retraining_started: bool = False
     served: str = ""
@@ -135,6 +150,8 @@ class Lifecycle:
         self._on_sent = on_sent
         self._runs: dict[str, tuple[local_training.LocalRun, float]] = {}
         self._served_arn = ""
+        self._facets: tuple[bias.Facet, ...] = bias.DEFAULT_FACETS
+        self._bias_limits: dict[str, float] = {}
 
     def note(self, text: str) -> None:
         self.result.notes.append(text)
@@ -148,7 +165,14 @@ class Lifecycle:
             yield
         except DemoError:
             raise
-        except (DataValidationError, PromotionError, StackFilesError, drift_job.UsageError) as exc:
+        except (
+            DataValidationError,
+            PromotionError,
+            StackFilesError,
+            drift_job.UsageError,
+            quality_job.UsageError,
+            labels_file.LabelFileError,
+        ) as exc:
             raise DemoError(name, str(exc)) from exc
         except Exception as exc:  # any other failure still names its stage
             raise DemoError(name, f"{type(exc).__name__}: {plain_error(exc)}") from exc
@@ -161,6 +185,10 @@ class Lifecycle:
             with self.step("embedded AWS"):
                 project = self._project(result.run_dir / "project")
                 settings = project.settings()
+                self._facets = tuple(
+                    bias.Facet(f.name, f.sensitive_values) for f in settings.bias.facets
+                )
+                self._bias_limits = {str(k): v for k, v in settings.bias.limits.items()}
                 aws = resources.enter_context(embedded_aws(settings.region))
                 result.aws_url = aws.url
                 account = aws.clients.sts.get_caller_identity()["Account"]
@@ -175,17 +203,35 @@ class Lifecycle:
                 server = self._server(aws, stage, project, resources)
                 self.note(f"serving {result.served} on {server.url}")
 
-            with self.step("traffic: normal, then drifted"):
+            with self.step("traffic: normal, concept drift, data drift"):
                 held_out = self._held_out(result.run_dir / "v1")
                 marks = self._traffic(server.url, held_out)
 
-            with self.step("drift job"):
-                result.normal_drift = self._drift(aws, stage, project, marks[0], marks[1], "normal")
-                result.drifted_drift = self._drift(
-                    aws, stage, project, marks[1], marks[2], "drifted"
+            with self.step("labels arrive"):
+                ground_truth = self._labels(stage, held_out)
+
+            with self.step("drift and quality jobs"):
+                windows = dict(zip(PHASES, pairwise(marks), strict=True))
+                result.normal_drift = self._drift(aws, stage, project, *windows["normal"], "normal")
+                result.concept_drift = self._drift(
+                    aws, stage, project, *windows["concept"], "concept"
                 )
-                self.note(f"normal: {result.normal_drift.summary}")
-                self.note(f"drifted: {result.drifted_drift.summary}")
+                result.drifted_drift = self._drift(
+                    aws, stage, project, *windows["drifted"], "drifted"
+                )
+                for phase in ("normal", "concept", "drifted"):
+                    report = getattr(result, f"{phase}_drift")
+                    self.note(f"drift, {phase}: {report.summary}")
+                result.normal_quality = self._quality(
+                    aws, stage, project, ground_truth, *windows["normal"], "normal"
+                )
+                result.concept_quality = self._quality(
+                    aws, stage, project, ground_truth, *windows["concept"], "concept"
+                )
+                for phase in ("normal", "concept"):
+                    report = getattr(result, f"{phase}_quality")
+                    self.note(f"quality, {phase}: {report.summary}")
+                self._check_concept_drift()
 
             with self.step("drift alarm -> retraining"):
                 self._alarm_and_feedback(aws, stage, queue)
@@ -262,7 +308,11 @@ class Lifecycle:
     def _train_quietly(self, label: str, raw_csv: Path | None) -> local_training.LocalRun:
         started = time.perf_counter()
         run = local_training.run(
-            self.result.run_dir / label, raw_csv=raw_csv, on_step=self._on_step
+            self.result.run_dir / label,
+            raw_csv=raw_csv,
+            on_step=self._on_step,
+            facets=self._facets,
+            bias_limits=self._bias_limits,
         )
         self._runs[label] = (run, time.perf_counter() - started)
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in run.test_metrics.items())
@@ -335,23 +385,105 @@ class Lifecycle:
         parts = [read_channel(processed / split)[0] for split in ("test", "validation")]
         return pd.concat(parts, ignore_index=True).head(self.options.phase_rows)
 
-    def _traffic(self, url: str, held_out: pd.DataFrame) -> tuple[datetime, datetime, datetime]:
+    def _traffic(
+        self, url: str, held_out: pd.DataFrame
+    ) -> tuple[datetime, datetime, datetime, datetime]:
+        """The phases back to back, each in its own whole seconds; the labelled phases send
+        an inference id per request, as a caller that will label its predictions does."""
         size = self.options.batch_rows
-        start = _second_boundary()
-        self.result.normal = traffic.send(
-            url, traffic.batches(held_out, size), progress=self._on_sent
-        )
-        middle = _second_boundary()
-        self.result.drifted = traffic.send(
-            url, traffic.batches(shift(held_out), size), progress=self._on_sent
-        )
-        end = _second_boundary()
-        for phase, sent in (("normal", self.result.normal), ("drifted", self.result.drifted)):
+        bodies = traffic.batches(held_out, size)
+        marks = [_second_boundary()]
+        for phase, frame in (("normal", held_out), ("concept", held_out), ("drifted", None)):
+            sent = traffic.send(
+                url,
+                bodies if frame is not None else traffic.batches(shift(held_out), size),
+                progress=self._on_sent,
+                inference_ids=_inference_ids(phase, len(bodies)) if frame is not None else None,
+            )
+            setattr(self.result, phase, sent)
+            marks.append(_second_boundary())
             self.note(
                 f"{phase}: {sent.sent} requests, {sent.failed} failed, "
                 f"p50 {sent.percentile(50):.1f} ms, p99 {sent.percentile(99):.1f} ms"
             )
-        return start, middle, end
+        start, normal_end, concept_end, end = marks
+        return start, normal_end, concept_end, end
+
+    def _labels(self, stage: Stage, held_out: pd.DataFrame) -> Path:
+        """What the business learns later: who churned. For the concept phase, churn after
+        the change (demo/concept.py). Each phase's labels go in as `mlops label` takes
+        them: a CSV of inference id and the request's labels, one per row."""
+        root = self.result.run_dir / "groundtruth" / stage.naming.endpoint
+        size = self.options.batch_rows
+        for phase, frame in (("normal", held_out), ("concept", relabel(held_out))):
+            churned = (frame[ds.TARGET] == "yes").astype(int).tolist()
+            rows = [
+                (event_id, ",".join(str(v) for v in churned[i * size : (i + 1) * size]))
+                for i, event_id in enumerate(_inference_ids(phase, -(-len(churned) // size)))
+            ]
+            source = self.result.run_dir / "labels" / f"{phase}.csv"
+            source.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows, columns=["id", "label"]).to_csv(source, index=False)
+            parsed = labels_file.read(source)
+            content = parsed.jsonl()
+            target = Path(labels_file.target(str(root), datetime.now(UTC), content))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            self.note(f"labels, {phase}: {parsed.rows} rows in {len(parsed.records)} records")
+        return root
+
+    def _quality(
+        self,
+        aws: EmbeddedAws,
+        stage: Stage,
+        project: StackFile,
+        ground_truth: Path,
+        start: datetime,
+        end: datetime,
+        phase: str,
+    ) -> QualityReport:
+        settings = project.settings()
+        monitoring = settings.monitoring
+        argv = [
+            "--capture", str(self.result.run_dir / "capture"),
+            "--ground-truth", str(ground_truth),
+            "--baseline", self._served_arn,
+            "--output", str(self.result.run_dir / "quality" / phase),
+            "--window-hours", repr((end - start).total_seconds() / 3600),
+            "--end", end.isoformat(),
+            # The labels were written moments ago, well inside an hour of the window.
+            "--label-delay-hours", "1",
+            "--alpha", repr(monitoring.quality_alpha),
+            "--min-drop", repr(monitoring.quality_min_drop),
+            "--min-labels", str(monitoring.quality_min_labels),
+            "--namespace", stage.naming.metrics_namespace,
+            "--endpoint-name", stage.naming.endpoint,
+            "--region", settings.region,
+            "--endpoint-url", aws.url,
+            "--publish",
+        ]  # fmt: skip
+        for facet in settings.bias.facets:
+            argv += ["--facet", f"{facet.name}={','.join(facet.sensitive_values)}"]
+        for metric, limit in settings.bias.limits.items():
+            argv += ["--bias-limit", f"{metric}={limit!r}"]
+        return quality_job.execute(quality_job.parse_options(argv), log=lambda _: None)
+
+    def _check_concept_drift(self) -> None:
+        """The point of the phase: inputs unchanged, so drift is quiet; labels changed, so
+        quality is not. Either failing is the demo failing."""
+        result, step = self.result, "drift and quality jobs"
+        assert result.concept_drift is not None and result.concept_quality is not None
+        assert result.normal_quality is not None
+        if result.concept_drift.drifted:
+            raise DemoError(step, f"data drift on unchanged inputs: {result.concept_drift.summary}")
+        if result.normal_quality.flagged:
+            raise DemoError(
+                step, f"a quality drop on normal labels: {result.normal_quality.summary}"
+            )
+        if not result.concept_quality.flagged:
+            raise DemoError(
+                step, f"the concept drift went unseen: {result.concept_quality.summary}"
+            )
 
     def _drift(
         self,
@@ -449,6 +581,10 @@ class LocalEndpoint:
     def swap(self, model: Any) -> None:
         # Requests read app.state.model as they start: in-flight ones finish on the old model.
         self.app.state.model = model
+
+
+def _inference_ids(phase: str, count: int) -> list[str]:
+    return [f"{phase}-{i:05d}" for i in range(count)]
 
 
 def _second_boundary() -> datetime:

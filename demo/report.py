@@ -25,7 +25,14 @@ REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
 # The drift job writes each traffic phase's report under <run>/drift/<phase>/.
 DRIFT_FOLDER = "drift"
-DRIFT_PHASES = ("normal", "drifted")
+DRIFT_PHASES = ("normal", "concept", "drifted")
+# The quality job's pages, per labelled phase, under <run>/quality/<phase>/.
+QUALITY_FOLDER = "quality"
+QUALITY_PHASES = ("normal", "concept")
+QUALITY_PAGE = "quality.html"
+# Each version's evaluation wrote its attributions here, under <run>/<version>/.
+ATTRIBUTIONS = "evaluation/explainability/analysis.json"
+TOP_FEATURES = 8
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
     "accuracy": "Accuracy",
@@ -84,6 +91,15 @@ def summary(result: DemoResult) -> dict[str, Any]:
             "malformed": counts.malformed_total,
         }
 
+    def quality(report: Any) -> dict[str, Any] | None:
+        if report is None:
+            return None
+        return {
+            "status": report.status,
+            "labelled_records": report.counts.labelled_records,
+            "flagged": [t.as_dict() for t in report.flagged],
+        }
+
     comparison = result.comparison
     return {
         "run": str(result.run_dir),
@@ -101,13 +117,38 @@ def summary(result: DemoResult) -> dict[str, Any]:
             }
             for name, t in _phases(result)
         },
-        "drift": {"normal": drift(result.normal_drift), "drifted": drift(result.drifted_drift)},
+        "drift": {
+            "normal": drift(result.normal_drift),
+            "concept": drift(result.concept_drift),
+            "drifted": drift(result.drifted_drift),
+        },
         "drift_pages": drift_pages(result.run_dir),
+        "quality": {
+            "normal": quality(result.normal_quality),
+            "concept": quality(result.concept_quality),
+        },
+        "attributions": {v.label: attributions(result.run_dir, v.label) for v in result.versions},
         "comparison": comparison.as_dict() if comparison else None,
         "alarm_state": result.alarm_state,
         "retraining_started": result.retraining_started,
         "seconds": result.seconds,
     }
+
+
+def attributions(run_dir: Path, version: str) -> dict[str, float]:
+    """A version's global attributions (mean |SHAP|), largest first; {} when it has none."""
+    from training import explain
+
+    path = run_dir / version / ATTRIBUTIONS
+    if not path.is_file():
+        return {}
+    values = explain.global_attributions(json.loads(path.read_text()))
+    return dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
+
+
+def quality_pages(run_dir: Path) -> dict[str, str]:
+    pages = {phase: run_dir / QUALITY_FOLDER / phase / QUALITY_PAGE for phase in QUALITY_PHASES}
+    return {phase: p.relative_to(run_dir).as_posix() for phase, p in pages.items() if p.is_file()}
 
 
 def drift_pages(run_dir: Path) -> dict[str, str]:
@@ -281,8 +322,12 @@ def _page(result: DemoResult) -> str:
 {_versions(result)}
 <h2>v1 and v2 on the same held-out rows</h2>
 {_comparison_section(result)}
-<h2>Drift per feature (PSI): normal vs drifted traffic</h2>
+<h2>Drift per feature (PSI): normal, concept-drift and drifted traffic</h2>
 {_drift(result)}
+<h2>Concept drift: the same inputs, new labels</h2>
+{_concept(result)}
+<h2>What drives the model: SHAP attributions</h2>
+{_attributions(result)}
 <h2>Latency per traffic phase</h2>
 <p>Time from sending a request to its answer, as the client measured it.</p>
 {_latency(result)}
@@ -433,23 +478,29 @@ def _drift(result: DemoResult) -> str:
     normal, drifted = result.normal_drift, result.drifted_drift
     if normal is None or drifted is None:
         return intro + "<p>(the drift job did not run)</p>"
+    reports = [
+        (phase, report)
+        for phase, report in zip(DRIFT_PHASES, (normal, result.concept_drift, drifted), strict=True)
+        if report is not None
+    ]
     threshold = drifted.psi_threshold
-    before = {f.name: f.psi for f in normal.features}
-    flagged = set(normal.drifted) | set(drifted.drifted)
+    psi = {phase: {f.name: f.psi for f in report.features} for phase, report in reports}
+    flagged = {name for _, report in reports for name in report.drifted}
     features = sorted(drifted.features, key=lambda f: (-f.psi, f.name))
     groups = [
-        Group(f.name, [before.get(f.name, 0.0), f.psi], bold=f.name in flagged) for f in features
+        Group(f.name, [psi[phase].get(f.name, 0.0) for phase, _ in reports], bold=f.name in flagged)
+        for f in features
     ]
     chart = bar_chart(
         "Drift per feature",
         groups,
-        DRIFT_PHASES,
+        [phase for phase, _ in reports],
         cap=PSI_CAP_TIMES_THRESHOLD * threshold,
         threshold=threshold,
     )
     found = "; ".join(
         f"in the {phase} traffic: {', '.join(report.drifted) or 'none'}"
-        for phase, report in (("normal", normal), ("drifted", drifted))
+        for phase, report in reports
     )
     return (
         intro + f"<p>The drift job flags a feature whose PSI reaches the threshold "
@@ -459,8 +510,66 @@ def _drift(result: DemoResult) -> str:
     )
 
 
+def _concept(result: DemoResult) -> str:
+    e = html.escape
+    links = ", ".join(
+        f'<a href="{e(href)}">{e(phase)}</a>'
+        for phase, href in quality_pages(result.run_dir).items()
+    )
+    intro = (
+        "<p>The concept-drift phase sent the normal phase's rows again; only their labels, "
+        "arriving later through <code>mlops label</code>, follow a changed world (a service "
+        "overhaul and a cheaper international tariff stop one kind of churn, a competitor "
+        "starts another). The quality job joins each window's predictions with its labels "
+        "and tests each metric for a drop from the model's evaluation (one-sided, "
+        "Holm-corrected, at least the minimum drop)."
+        + (f" Its pages: {links}.</p>" if links else "</p>")
+    )
+    rows = []
+    for phase in QUALITY_PHASES:
+        quality = getattr(result, f"{phase}_quality")
+        drift = getattr(result, f"{phase}_drift")
+        if quality is None:
+            continue
+        tests = {t.metric: t for t in quality.assessment.tests}
+        auc = tests.get("auc")
+        shown = f"{auc.baseline:.3f} → {auc.window:.3f}" if auc else "(not compared)"
+        drops = ", ".join(t.metric for t in quality.flagged) or "none"
+        drifted = ", ".join(drift.drifted) if drift is not None else "(not run)"
+        rows.append(
+            f"<tr><td>{e(phase)}</td><td class=num>{quality.counts.labelled_records}</td>"
+            f"<td class=num>{e(shown)}</td><td>{e(drops)}</td><td>{e(drifted or 'none')}</td></tr>"
+        )
+    if not rows:
+        return intro + "<p>(the quality job did not run)</p>"
+    return (
+        intro + "<table><thead><tr><th>Traffic</th><th class=num>Labelled requests</th>"
+        "<th class=num>AUC, evaluation → window</th><th>Significant drops</th>"
+        "<th>Drifted inputs</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _attributions(result: DemoResult) -> str:
+    by_version = {v.label: attributions(result.run_dir, v.label) for v in result.versions}
+    by_version = {label: values for label, values in by_version.items() if values}
+    if not by_version:
+        return "<p>(no attributions: evaluation ran without explainability)</p>"
+    first = next(iter(by_version.values()))
+    top = list(first)[:TOP_FEATURES]
+    groups = [
+        Group(name, [values.get(name, 0.0) for values in by_version.values()]) for name in top
+    ]
+    intro = (
+        "<p>Each feature's mean |SHAP value|: how far, on average, it moves a customer's churn "
+        "probability from the baseline's (Kernel SHAP, as Clarify computes it, on the test "
+        f"split). The top {len(top)} features of {next(iter(by_version))}, per version. The "
+        "attribution-drift job compares the live ranking with this one by NDCG.</p>"
+    )
+    return intro + bar_chart("Attributions per feature", groups, list(by_version))
+
+
 def _latency(result: DemoResult) -> str:
-    phases = _phases(result)
+    phases = [(name, sent) for name, sent in _phases(result) if sent.sent]
     groups = [
         Group(label, [t.percentile(q) for _, t in phases], key=f"p{q}")
         for label, q in (("p50 (median)", 50), ("p95", 95), ("p99", 99))
@@ -477,6 +586,7 @@ def _metric(name: str) -> str:
 def _phases(result: DemoResult) -> list[tuple[str, Any]]:
     return [
         ("normal", result.normal),
+        ("concept", result.concept),
         ("drifted", result.drifted),
         ("during swap", result.during_swap),
     ]

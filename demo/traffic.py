@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import pandas as pd
 
+from inference.capture import INFERENCE_ID_HEADER
 from training import dataset as ds
 
 # Told (requests sent so far, requests to send): (0, n) before the first, (n, n) after the last.
@@ -51,19 +52,24 @@ def send(
     bodies: list[str],
     result: TrafficResult | None = None,
     progress: SentHook | None = None,
+    inference_ids: list[str] | None = None,
 ) -> TrafficResult:
-    """POST each body in turn; ``progress`` (for displays) is told how many were sent."""
+    """POST each body in turn, with its inference id when given; ``progress`` (for
+    displays) is told how many were sent."""
     result = result or TrafficResult()
     total = len(bodies)
+    if inference_ids is not None and len(inference_ids) != total:
+        raise ValueError(f"{len(inference_ids)} inference ids for {total} bodies")
     if progress is not None:
         progress(0, total)
     with httpx.Client(base_url=url, timeout=30) as client:
         for done, body in enumerate(bodies, start=1):
+            headers = {"content-type": "text/csv"}
+            if inference_ids is not None:
+                headers[INFERENCE_ID_HEADER] = inference_ids[done - 1]
             started = time.perf_counter()
             try:
-                status = client.post(
-                    "/invocations", content=body, headers={"content-type": "text/csv"}
-                ).status_code
+                status = client.post("/invocations", content=body, headers=headers).status_code
             except httpx.HTTPError:
                 status = 599  # no response at all: a dropped request
             result.record(status, (time.perf_counter() - started) * 1000)

@@ -72,6 +72,22 @@ def test_drift_is_found_in_the_drifted_phase_only(demo: tuple[DemoResult, list[s
     assert normal.drift_score is not None and normal.drift_score < normal.psi_threshold
 
 
+def test_concept_drift_moves_quality_not_the_inputs(demo: tuple[DemoResult, list[str]]) -> None:
+    result, _ = demo
+    concept, quality = result.concept_drift, result.concept_quality
+    assert concept is not None and quality is not None and result.normal_quality is not None
+    # The same rows as the normal phase: the data-drift job names nothing.
+    assert concept.counts.used == PHASE_ROWS // 5 and concept.drifted == []
+    # Every request was labelled through the inference ids the traffic sent.
+    assert quality.counts.labelled_records == PHASE_ROWS // 5
+    assert quality.counts.unlabelled_records == 0
+    assert result.normal_quality.flagged == []
+    flagged = {t.metric for t in quality.flagged}
+    assert "auc" in flagged
+    auc = next(t for t in quality.flagged if t.metric == "auc")
+    assert auc.window < auc.baseline - 0.1
+
+
 def test_the_alarm_fires_and_starts_retraining(demo: tuple[DemoResult, list[str]]) -> None:
     result, _ = demo
     assert result.alarm_state == "ALARM"
@@ -90,12 +106,23 @@ def test_the_report_shows_versions_drift_and_latency(demo: tuple[DemoResult, lis
     result, _ = demo
     assert result.report is not None
     page = result.report.read_text()
-    for text in ("Model quality per version", "Drift per feature", "Latency", "v2 roc_auc"):
+    for text in (
+        "Model quality per version",
+        "Drift per feature",
+        "Latency",
+        "v2 roc_auc",
+        "Concept drift: the same inputs, new labels",
+        "Attributions per feature",
+    ):
         assert text in page
     for feature in SHIFTED_FEATURES:
         assert f"{feature} (drifted)" in page
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["alarm_state"] == "ALARM" and summary["traffic"]["during swap"]["failed"] == 0
+    assert summary["quality"]["concept"]["flagged"] and not summary["quality"]["normal"]["flagged"]
+    # The top features as each version's evaluation attributed them, largest first.
+    v1 = list(summary["attributions"]["v1"].values())
+    assert len(v1) == 19 and v1 == sorted(v1, reverse=True) and v1[0] > 0
 
 
 def test_a_failing_stage_stops_the_demo_and_names_it(tmp_path: Path) -> None:

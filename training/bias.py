@@ -55,6 +55,11 @@ class Facet:
         return f"{self.name}={','.join(self.sensitive_values)}"
 
 
+# The group a churn model most plausibly treats differently: international-plan customers
+# churn at 42% against 11%. Stacks name their own in mlops:bias.facets.
+DEFAULT_FACETS = (Facet("international_plan", ("yes",)),)
+
+
 @dataclass(frozen=True)
 class BiasViolation:
     facet: str

@@ -7,12 +7,13 @@ folder laid out like the jobs' inputs and outputs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training import bias
 from training import evaluate as evaluate_step
 from training import ingest as ingest_step
 from training import process as process_step
@@ -32,6 +33,8 @@ class LocalRun:
     model_sha256: str = ""
     validation_metrics: dict[str, float] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
+    # Evaluation's bias findings over the given limits (reported, not fatal, locally).
+    bias_violations: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -48,8 +51,12 @@ def run(
     raw_csv: Path | None = None,
     hyperparameters: Hyperparameters | None = None,
     on_step: StepHook | None = None,
+    facets: Sequence[bias.Facet] = bias.DEFAULT_FACETS,
+    bias_limits: Mapping[str, float] | None = None,
 ) -> LocalRun:
-    """``on_step`` is told each step's name as it starts (for progress displays)."""
+    """``on_step`` is told each step's name as it starts (for progress displays);
+    ``facets`` and ``bias_limits`` are what evaluation measures and reports against."""
+    bias_limits = bias_limits or {}
     hyperparameters = hyperparameters or Hyperparameters()
     result = LocalRun(run_dir)
     data_root = run_dir / "data"
@@ -87,8 +94,18 @@ def run(
         result.validation_metrics = document["validation_metrics"]
 
     with step("evaluate"):
-        report = evaluate_step.evaluate(
-            result.model_dir, split.output_dir / "test", run_dir / "evaluation", seed=0
+        outcome = evaluate_step.run(
+            evaluate_step.Options(
+                model=result.model_dir,
+                test_dir=split.output_dir / "test",
+                output_dir=run_dir / "evaluation",
+                facets=tuple(facets),
+                limits=tuple(bias_limits.items()),
+                # Reported, not fatal: a local run shows the violations and keeps its files.
+                fail_on_bias=False,
+            ),
+            log=lambda _: None,
         )
-        result.test_metrics = headline(report)
+        result.test_metrics = headline(outcome.evaluation)
+        result.bias_violations = [str(v) for v in outcome.violations]
     return result
