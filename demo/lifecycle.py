@@ -455,7 +455,8 @@ class Lifecycle:
             "--label-delay-hours", "1",
             "--alpha", repr(monitoring.quality_alpha),
             "--min-drop", repr(monitoring.quality_min_drop),
-            "--min-labels", str(monitoring.quality_min_labels),
+            # A shortened demo (--phase-rows 100) still judges its windows.
+            "--min-labels", str(min(monitoring.quality_min_labels, self.options.phase_rows)),
             "--namespace", stage.naming.metrics_namespace,
             "--endpoint-name", stage.naming.endpoint,
             "--region", settings.region,

@@ -324,5 +324,9 @@ def test_the_report_shows_the_run_comparison_and_links(lifecycle: DemoResult) ->
         assert f"{version} {drifted[version]['metrics']['roc_auc']:.3f}" in page
     for link in re.findall(r'<a href="([^"]+)"', page):
         assert (lifecycle.run_dir / link).is_file()
-    assert len(summary["drift_pages"]) == 2
+    # Each traffic phase's drift page, and each labelled phase's quality page.
+    assert set(summary["drift_pages"]) == {"normal", "concept", "drifted"}
+    assert {"quality/normal/quality.html", "quality/concept/quality.html"} <= set(
+        re.findall(r'<a href="([^"]+)"', page)
+    )
     assert not re.search(r"\b(True|False|None)\b", page)

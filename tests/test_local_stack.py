@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import promotion_race as race
 import pytest
 from conftest import REPO
 from moto.server import ThreadedMotoServer
@@ -47,7 +47,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the repo's project: promotion writes its stack file."""
     folder = tmp_path_factory.mktemp("project")
     for name in ("Pulumi.yaml", f"Pulumi.{STACK}.yaml"):
-        shutil.copy(REPO / name, folder / name)
+        # The versions the tests register carry no bias report, so no bias limits.
+        (folder / name).write_text(race.without_bias_section((REPO / name).read_text()))
     return folder
 
 

@@ -63,7 +63,9 @@ def test_every_planned_alarm_is_a_valid_request_and_reads_back(aws: Any, plan_of
 
     stored = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert set(stored) == {r["AlarmName"] for r in requests}
-    assert len(stored) == 7  # 5xx, 4xx, latency, cpu, memory, drift, drift-silent
+    # 5xx, 4xx, latency, cpu, memory, drift, drift-silent, and the monitors of predictions
+    # joined with labels: quality, bias-drift, quality-silent; attribution-drift.
+    assert len(stored) == 11
     topic = prod.outputs["alertsTopicArn"]
     for request in requests:
         alarm = stored[request["AlarmName"]]

@@ -209,8 +209,9 @@ def test_the_demo_passes_its_callbacks_to_training_and_traffic(
     bodies = len(traffic.batches(held_out, lifecycle.options.batch_rows))
     assert bodies == 4
     phase = [(done, bodies) for done in range(bodies + 1)]
-    assert sent == phase + phase  # normal, then drifted
-    assert lifecycle.result.normal.sent == lifecycle.result.drifted.sent == bodies
+    assert sent == phase * 3  # normal, concept drift, then drifted
+    result = lifecycle.result
+    assert result.normal.sent == result.concept.sent == result.drifted.sent == bodies
 
 
 def test_lower_layers_do_not_import_rich_or_the_cli() -> None:
@@ -299,7 +300,7 @@ def test_the_demo_command_shows_training_steps_under_their_stage(
             for name in local.STEPS:
                 self.hooks["on_step"](name)
             self.note("v1: trained")
-            self.announce(5, "traffic: normal, then drifted")
+            self.announce(5, "traffic: normal, concept drift, data drift")
             for done in range(3):
                 self.hooks["on_sent"](done, 2)
             self.note("normal: 2 requests")
@@ -309,7 +310,7 @@ def test_the_demo_command_shows_training_steps_under_their_stage(
     result = CliRunner().invoke(app, ["demo", "--runs", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    start = lines.index("[2/9] ingest, validate, train, evaluate")
+    start = lines.index("[2/10] ingest, validate, train, evaluate")
     assert lines[start + 1 : start + 6] == [
         "      step 1/4: ingest",
         "      step 2/4: validate + split",
@@ -318,5 +319,5 @@ def test_the_demo_command_shows_training_steps_under_their_stage(
         "      v1: trained",
     ]
     # Not a terminal: the requests sent print nothing (the note reports them).
-    start = lines.index("[5/9] traffic: normal, then drifted")
+    start = lines.index("[5/10] traffic: normal, concept drift, data drift")
     assert lines[start + 1] == "      normal: 2 requests"
