@@ -10,21 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from monitoring import metrics
 from monitoring.attribution_report import AttributionReport
-from monitoring.metrics import BATCH_SIZE
 
 
 def datums(report: AttributionReport, endpoint: str, when: datetime) -> list[dict[str, Any]]:
-    base = [{"Name": "EndpointName", "Value": endpoint}]
-
-    def datum(name: str, value: float, unit: str, extra: list[dict[str, str]] | None = None) -> Any:
-        return {
-            "MetricName": name,
-            "Dimensions": base + (extra or []),
-            "Timestamp": when,
-            "Value": float(value),
-            "Unit": unit,
-        }
+    datum = metrics.datum_factory(endpoint, when)
 
     out = [datum("ExplainedRecords", report.explained, "Count")]
     live, score = report.live, report.ndcg
@@ -48,11 +39,6 @@ def publish(
     when: datetime | None = None,
 ) -> int:
     """Put every metric; returns how many datums were sent."""
-    import boto3
-
-    client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
     # Stamped with the run time, as the drift job's metrics are (see monitoring.metrics).
     items = datums(report, endpoint, when or datetime.now(UTC))
-    for i in range(0, len(items), BATCH_SIZE):
-        client.put_metric_data(Namespace=namespace, MetricData=items[i : i + BATCH_SIZE])
-    return len(items)
+    return metrics.put(items, namespace=namespace, region=region, endpoint_url=endpoint_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,16 +14,7 @@ BATCH_SIZE = 20
 
 
 def datums(report: DriftReport, endpoint: str, when: datetime) -> list[dict[str, Any]]:
-    base = [{"Name": "EndpointName", "Value": endpoint}]
-
-    def datum(name: str, value: float, unit: str, extra: list[dict[str, str]] | None = None) -> Any:
-        return {
-            "MetricName": name,
-            "Dimensions": base + (extra or []),
-            "Timestamp": when,
-            "Value": float(value),
-            "Unit": unit,
-        }
+    datum = datum_factory(endpoint, when)
 
     out = [
         datum("CaptureRecords", report.counts.used, "Count"),
@@ -39,6 +31,40 @@ def datums(report: DriftReport, endpoint: str, when: datetime) -> list[dict[str,
     return out
 
 
+def datum_factory(endpoint: str, when: datetime) -> Callable[..., dict[str, Any]]:
+    """Datums of one run of a monitoring job: its endpoint's dimension and the run time."""
+    base = [{"Name": "EndpointName", "Value": endpoint}]
+
+    def datum(
+        name: str, value: float, unit: str, extra: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "MetricName": name,
+            "Dimensions": base + (extra or []),
+            "Timestamp": when,
+            "Value": float(value),
+            "Unit": unit,
+        }
+
+    return datum
+
+
+def put(
+    items: list[dict[str, Any]],
+    *,
+    namespace: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> int:
+    """Put the datums in batches; returns how many were sent."""
+    import boto3
+
+    client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
+    for i in range(0, len(items), BATCH_SIZE):
+        client.put_metric_data(Namespace=namespace, MetricData=items[i : i + BATCH_SIZE])
+    return len(items)
+
+
 def publish(
     report: DriftReport,
     *,
@@ -49,12 +75,7 @@ def publish(
     when: datetime | None = None,
 ) -> int:
     """Put every metric; returns how many datums were sent."""
-    import boto3
-
-    client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
     # Stamped with the run time: CloudWatch refuses datums older than two weeks, and an
     # alarm on the scheduled job reads the latest finding.
     items = datums(report, endpoint, when or datetime.now(UTC))
-    for i in range(0, len(items), BATCH_SIZE):
-        client.put_metric_data(Namespace=namespace, MetricData=items[i : i + BATCH_SIZE])
-    return len(items)
+    return put(items, namespace=namespace, region=region, endpoint_url=endpoint_url)

@@ -16,21 +16,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from monitoring.metrics import BATCH_SIZE
+from monitoring import metrics
 from monitoring.quality_report import QualityReport
 
 
 def datums(report: QualityReport, endpoint: str, when: datetime) -> list[dict[str, Any]]:
-    base = [{"Name": "EndpointName", "Value": endpoint}]
-
-    def datum(name: str, value: float, unit: str, extra: list[dict[str, str]] | None = None) -> Any:
-        return {
-            "MetricName": name,
-            "Dimensions": base + (extra or []),
-            "Timestamp": when,
-            "Value": float(value),
-            "Unit": unit,
-        }
+    datum = metrics.datum_factory(endpoint, when)
 
     c = report.counts
     out = [
@@ -78,10 +69,6 @@ def publish(
     when: datetime | None = None,
 ) -> int:
     """Put every metric; returns how many datums were sent."""
-    import boto3
-
-    client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
+    # Stamped with the run time, as the drift job's metrics are (see monitoring.metrics).
     items = datums(report, endpoint, when or datetime.now(UTC))
-    for i in range(0, len(items), BATCH_SIZE):
-        client.put_metric_data(Namespace=namespace, MetricData=items[i : i + BATCH_SIZE])
-    return len(items)
+    return metrics.put(items, namespace=namespace, region=region, endpoint_url=endpoint_url)
