@@ -35,9 +35,9 @@ NAMESPACE = "MLOpsKit/churn-prod"
 
 @pytest.fixture(scope="module")
 def analysis(model_dir: Path, test_rows: pd.DataFrame, tmp_path_factory: Any) -> Path:
-    """The model's explainability report, as the evaluation job computes it (500 test rows)."""
+    """The model's explainability report, as the evaluation job computes it."""
     model = manifest.load_verified_model(model_dir)
-    rows = test_rows.sample(n=500, random_state=0).reset_index(drop=True)
+    rows = test_rows.sample(n=explain.DEFAULT_EXPLAIN_ROWS, random_state=0).reset_index(drop=True)
     path: Path = tmp_path_factory.mktemp("evaluation") / "analysis.json"
     path.write_text(json.dumps(explain.explain(model, rows, seed=0)))
     return path
