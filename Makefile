@@ -81,7 +81,7 @@ bench-quality: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python -m benchmarks.quality --json build/bench/quality.json
 
-## bench-attribution: SHAP for 5,000 rows against predict_proba, and NDCG on unchanged and shifted windows; ~15 minutes
+## bench-attribution: SHAP for 5,000 rows against predict_proba, and NDCG on unchanged and shifted windows; ~25 minutes
 bench-attribution: $(STAMP)
 	$(BIN)/python -m benchmarks.attribution --shifted --json build/bench/attribution.json
 

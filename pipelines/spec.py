@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from training import explain
 from training.metric_names import METRIC_KEYS
 from training.paths import GIT_SHA_ENV
 
@@ -163,7 +164,7 @@ class TrainingPipelineSpec:
     model_name: str
     bias: BiasSpec = BiasSpec()
     explain_rows: int = 500
-    background_rows: int = 50
+    background_rows: int = explain.DEFAULT_BACKGROUND_ROWS
     hyperparameters: dict[str, str] = field(default_factory=dict)
 
     @property
