@@ -41,7 +41,9 @@ from monitoring.store import (
     S3Store,
     Store,
     find_roots,
+    s3_client,
     window_files,
+    write_files,
 )
 from training import explain, paths, uri
 
@@ -248,7 +250,7 @@ def _read_attributions(report: str, options: Options) -> dict[str, float]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        s3 = _s3_client(options.region, options.endpoint_url) if uri.is_s3(report) else None
+        s3 = s3_client(options.region, options.endpoint_url) if uri.is_s3(report) else None
         document = json.loads(uri.read_bytes(report, s3=s3))
         return explain.global_attributions(document)
     except (ClientError, BotoCoreError, OSError, uri.UriError) as exc:
@@ -399,13 +401,7 @@ def _rows(
 def _store(options: Options) -> Store:
     if not uri.is_s3(options.capture):
         return LocalStore()
-    return S3Store(_s3_client(options.region, options.endpoint_url))
-
-
-def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+    return S3Store(s3_client(options.region, options.endpoint_url))
 
 
 def write(
@@ -414,13 +410,7 @@ def write(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> list[str]:
-    s3 = _s3_client(region, endpoint_url) if uri.is_s3(output) else None
-    written = []
-    for name, data in reports.files(report).items():
-        target = uri.join(output, name)
-        uri.write_bytes(target, data, s3=s3)
-        written.append(target)
-    return written
+    return write_files(reports.files(report).items(), output, region, endpoint_url)
 
 
 def execute(

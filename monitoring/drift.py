@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from monitoring.store import (
     Store,
     find_roots,
     window_files,
+    write_files,
 )
 from training import paths, uri
 
@@ -318,23 +318,11 @@ def write(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> list[str]:
-    # Its own client, so --region and --endpoint-url apply here as everywhere else.
-    s3 = _s3_client(region, endpoint_url) if uri.is_s3(output) else None
-    written = []
-    for name, data in (
+    files = [
         (reports.JSON_FILE, reports.to_json(report)),
         (reports.HTML_FILE, reports.to_html(report)),
-    ):
-        target = uri.join(output, name)
-        uri.write_bytes(target, data, s3=s3)
-        written.append(target)
-    return written
-
-
-def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+    ]
+    return write_files(files, output, region, endpoint_url)
 
 
 def execute(

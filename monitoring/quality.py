@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -43,7 +42,9 @@ from monitoring.store import (
     S3Store,
     Store,
     find_roots,
+    s3_client,
     window_files,
+    write_files,
 )
 from training import bias, paths, uri
 from training import dataset as ds
@@ -417,13 +418,7 @@ def _bias(
 def _store(location: str, options: Options) -> Store:
     if not uri.is_s3(location):
         return LocalStore()
-    return S3Store(_s3_client(options.region, options.endpoint_url))
-
-
-def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+    return S3Store(s3_client(options.region, options.endpoint_url))
 
 
 def write(
@@ -432,7 +427,6 @@ def write(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> list[str]:
-    s3 = _s3_client(region, endpoint_url) if uri.is_s3(output) else None
     files = [
         (reports.JSON_FILE, reports.to_json(report)),
         (reports.HTML_FILE, reports.to_html(report)),
@@ -443,12 +437,7 @@ def write(
             (reports.BIAS_ANALYSIS_FILE, reports.dumps(report.bias.analysis)),
             (reports.BIAS_VIOLATIONS_FILE, reports.dumps(report.bias.constraint_violations())),
         ]
-    written = []
-    for name, data in files:
-        target = uri.join(output, name)
-        uri.write_bytes(target, data, s3=s3)
-        written.append(target)
-    return written
+    return write_files(files, output, region, endpoint_url)
 
 
 def execute(

@@ -9,7 +9,7 @@ a day never scans months of capture.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -145,3 +145,26 @@ def window_files(store: Store, roots: tuple[str, ...], start: datetime, end: dat
         for hour in window_hours(start, end):
             files.extend(store.files(store.join(root, hour.strftime("%Y/%m/%d/%H"))))
     return files
+
+
+def s3_client(region: str | None, endpoint_url: str | None) -> Any:
+    """The jobs' S3 client: --region and --endpoint-url apply to it as to every client."""
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+
+
+def write_files(
+    files: Iterable[tuple[str, bytes]],
+    output: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> list[str]:
+    """Write a job's report files into ``output`` (a folder or s3:// prefix); their paths."""
+    s3 = s3_client(region, endpoint_url) if uri.is_s3(output) else None
+    written = []
+    for name, data in files:
+        target = uri.join(output, name)
+        uri.write_bytes(target, data, s3=s3)
+        written.append(target)
+    return written
