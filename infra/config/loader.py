@@ -32,6 +32,7 @@ OBJECT_KEYS = {
     "monitoring": "monitoring",
     "bias": "bias",
     "explainability": "explainability",
+    "batch": "batch",
     "sharing": "sharing",
     "sharedRegistry": "shared_registry",
 }

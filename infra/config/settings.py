@@ -27,7 +27,7 @@ from pydantic.alias_generators import to_camel
 from infra.config import validators as v
 from infra.config.aws_catalog import JobKind
 from infra.naming import ArtifactPrefix, BucketPurpose, bucket_name
-from training import bias, explain
+from training import bias, explain, search_space
 
 
 class Environment(enum.StrEnum):
@@ -53,6 +53,7 @@ class ConfigKeyError(ValueError):
 TrainingInstanceType = Annotated[str, AfterValidator(v.instance_type(JobKind.TRAINING))]
 ProcessingInstanceType = Annotated[str, AfterValidator(v.instance_type(JobKind.PROCESSING))]
 EndpointInstanceType = Annotated[str, AfterValidator(v.instance_type(JobKind.ENDPOINT))]
+TransformInstanceType = Annotated[str, AfterValidator(v.instance_type(JobKind.TRANSFORM))]
 LogRetentionDays = Annotated[int, AfterValidator(v.log_retention_days)]
 ScheduleExpression = Annotated[str, AfterValidator(v.schedule_expression)]
 Days = Annotated[int, Field(ge=1, le=36500)]
@@ -87,6 +88,59 @@ class StorageSettings(_Section):
     expiration_days: BucketExpiry = BucketExpiry()
 
 
+class TuningRange(_Section):
+    """One hyperparameter's search range (``mlops:training.tuning.ranges.<name>``)."""
+
+    min: float
+    max: float
+    scale: search_space.Scale = search_space.Scale.AUTO
+
+
+def _default_ranges() -> dict[str, TuningRange]:
+    return {
+        r.name: TuningRange(min=r.low, max=r.high, scale=r.scale)
+        for r in search_space.DEFAULT_RANGES
+    }
+
+
+class EarlyStopping(enum.StrEnum):
+    """SageMaker's TrainingJobEarlyStoppingType."""
+
+    AUTO = "Auto"
+    OFF = "Off"
+
+
+class TuningSettings(_Section):
+    """A tuning step (Bayesian search) in place of the pipeline's single training job."""
+
+    enabled: bool = False
+    # Training jobs in all, and at once; each is billed like the single training job.
+    max_jobs: Annotated[int, Field(ge=1, le=500)] = 20
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 2
+    early_stopping: EarlyStopping = EarlyStopping.AUTO
+    ranges: dict[str, TuningRange] = Field(default_factory=_default_ranges)
+
+    @property
+    def search_ranges(self) -> tuple[search_space.Range, ...]:
+        return tuple(
+            search_space.Range(name, r.min, r.max, r.scale) for name, r in self.ranges.items()
+        )
+
+    @model_validator(mode="after")
+    def _usable(self) -> TuningSettings:
+        if not self.ranges:
+            raise ConfigKeyError("training.tuning.ranges", "needs at least one range to search")
+        problems = search_space.check(self.search_ranges)
+        if problems:
+            raise ConfigKeyError("training.tuning.ranges", "; ".join(problems))
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ConfigKeyError(
+                "training.tuning.maxParallelJobs",
+                f"is {self.max_parallel_jobs}, more than maxJobs {self.max_jobs}",
+            )
+        return self
+
+
 class TrainingSettings(_Section):
     instance_type: TrainingInstanceType = "ml.m5.large"
     processing_instance_type: ProcessingInstanceType = "ml.m5.large"
@@ -105,6 +159,39 @@ class TrainingSettings(_Section):
     # Train one model with an aws.sagemaker.TrainingJob when the stack is created, so a
     # new environment has a model before the pipeline first runs.
     baseline_job: bool = False
+    tuning: TuningSettings = TuningSettings()
+
+
+class BadRows(enum.StrEnum):
+    """What a batch job does with a row the model cannot score."""
+
+    FAIL = "fail"  # the job fails, naming the file and line
+    ERRORS = "errors"  # the row goes to the errors output with its reason; the rest are scored
+
+
+class BatchContentType(enum.StrEnum):
+    CSV = "text/csv"
+    JSON_LINES = "application/jsonlines"
+
+
+class BatchSettings(_Section):
+    """Batch transform of the stack's registry version over an S3 prefix (``mlops batch``)."""
+
+    enabled: bool = False
+    instance_type: TransformInstanceType = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    # SageMaker's MaxPayloadInMB: a mini-batch's size, 1-100 MB (6 MB matches real-time).
+    max_payload_mb: Annotated[int, Field(ge=1, le=100)] = 6
+    # Requests in flight per instance; 0 lets SageMaker choose.
+    max_concurrent_transforms: Annotated[int, Field(ge=0, le=64)] = 0
+    content_type: BatchContentType = BatchContentType.CSV
+    bad_rows: BadRows = BadRows.ERRORS
+    # When the batch pipeline runs on its own; None: on demand only (`mlops batch`).
+    schedule: ScheduleExpression | None = None
+    # Batch inputs are captured in data-capture format, so the drift and quality jobs read
+    # them as they read endpoint traffic.
+    capture: bool = True
+    max_runtime_minutes: Annotated[int, Field(ge=1, le=5 * 24 * 60)] = 240
 
 
 class TrafficShift(enum.StrEnum):
@@ -288,6 +375,10 @@ class MonitoringSettings(_Section):
     # The captured traffic each drift run compares with the training baseline.
     drift_window_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
     drift_instance_type: ProcessingInstanceType = "ml.m5.large"
+    # Processing instances the drift and quality jobs spread capture files over
+    # (ShardedByS3Key); a merge step combines their counts into one verdict.
+    drift_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    quality_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     # None: the drift schedule runs wherever traffic is captured.
     drift_schedule_enabled: bool | None = None
     # None: on in dev and staging; off in prod, where a human decides to retrain. The rule
@@ -418,6 +509,7 @@ class Settings(BaseModel):
     monitoring: MonitoringSettings = MonitoringSettings()
     bias: BiasSettings = BiasSettings()
     explainability: ExplainabilitySettings = ExplainabilitySettings()
+    batch: BatchSettings = BatchSettings()
     sharing: SharingSettings = SharingSettings()
     shared_registry: SharedRegistrySettings | None = None
 
