@@ -6,7 +6,10 @@ a realistic mix of single-row CSV, JSON and base64 requests and small batches, 0
 malformed lines, half the day with a shifted usage feature), then runs, each in a fresh
 process so ``ru_maxrss`` is that run's own peak:
 
-1. the drift job (``python -m monitoring.drift``), streaming;
+1. the drift job (``python -m monitoring.drift``), streaming, on its fast parsing path
+   (orjson, batches of CSV bodies through pyarrow) and, in the same run, on the previous
+   pure-``json`` path (``monitoring.capture.FAST = False``) and on the fast path without
+   orjson (as in an image without the bundle's wheel); each the median of ``--repeats`` runs;
 2. when ``evidently`` is installed (``pip install -e '.[bench]'``), its DataDriftPreset on
    the same records, which needs them as one pandas DataFrame (load time and memory shown
    separately from the report itself).
@@ -18,6 +21,7 @@ import argparse
 import base64
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,13 @@ class Result:
     records_per_second: float
     peak_rss_mb: float
     notes: str
+    rows_per_second: float = 0.0
+    cpu_seconds: float = 0.0  # user + system: under load, wall time also counts waiting
+    records_per_cpu_second: float = 0.0
+    runs: tuple[float, ...] = ()  # every run's wall seconds; ``seconds`` is their median
+    # monitoring.drift.run's own timer (drift.json "seconds"): no interpreter start or imports.
+    run_seconds: float = 0.0
+    records_per_run_second: float = 0.0
 
 
 def generate(root: Path, records: int, seed: int = 7) -> int:
@@ -120,14 +131,23 @@ def _line(nums: np.ndarray, cats: np.ndarray, kind: float, when: str) -> str:
 
 def _measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of a fresh process."""
+    seconds, rss, out, _ = _measure_cpu(command, env)
+    return seconds, rss, out
+
+
+def _measure_cpu(
+    command: list[str], env: dict[str, str] | None = None
+) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (MB), stdout and CPU seconds of a fresh process."""
     code = (
         "import resource, subprocess, sys, time, json\n"
         "start = time.perf_counter()\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "seconds = time.perf_counter() - start\n"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "rss, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime\n"
         "print(json.dumps({'code': done.returncode, 'seconds': seconds, 'rss': rss,\n"
-        "                  'out': done.stdout, 'err': done.stderr[-2000:]}))\n"
+        "                  'cpu': cpu, 'out': done.stdout, 'err': done.stderr[-2000:]}))\n"
     )
     # A wrapper process, so RUSAGE_CHILDREN holds exactly the measured run.
     raw = subprocess.run(
@@ -137,22 +157,44 @@ def _measure(command: list[str], env: dict[str, str] | None = None) -> tuple[flo
     result = json.loads(raw.stdout)
     if result["code"] != 0:
         raise RuntimeError(f"{command[:3]} failed: {result['err']}")
-    return result["seconds"], result["rss"], result["out"]
+    return result["seconds"], result["rss"], result["out"], result["cpu"]
 
 
-def run_job(root: Path, records: int, rows: int) -> Result:
-    seconds, rss, _ = _measure(
-        [sys.executable, "-m", "monitoring.drift", "--capture", str(root / "capture"),
-         "--baseline", str(root / "baseline.json"), "--output", str(root / "report"),
-         "--end", END.isoformat(), "--window-hours", str(HOURS)],
-    )  # fmt: skip
+# The drift job's parsing paths, each the job's own main() in a fresh process; the report
+# is the same on every path (tests/test_capture_fast_path.py).
+PATHS = {
+    "drift job, fast parsing": "",
+    "drift job, fast parsing without orjson": "sys.modules['orjson'] = None\n",
+    "drift job, previous json parsing": "from monitoring import capture\ncapture.FAST = False\n",
+}
+
+
+def run_job(root: Path, records: int, rows: int, path: str, repeats: int) -> Result:
+    argv = ["--capture", str(root / "capture"), "--baseline", str(root / "baseline.json"),
+            "--output", str(root / "report"), "--end", END.isoformat(),
+            "--window-hours", str(HOURS)]  # fmt: skip
+    code = f"import sys\n{PATHS[path]}from monitoring import drift\nsys.exit(drift.main())\n"
+    runs, timers = [], []
+    for _ in range(repeats):
+        runs.append(_measure_cpu([sys.executable, "-c", code, *argv]))
+        timers.append(json.loads((root / "report" / "drift.json").read_text())["seconds"])
+    seconds = statistics.median(run[0] for run in runs)
+    timer = statistics.median(timers)
+    cpu = statistics.median(run[3] for run in runs)
+    rss = max(run[1] for run in runs)
     report = json.loads((root / "report" / "drift.json").read_text())
     assert report["records"]["rows"] == rows, (report["records"], rows)
     notes = (
         f"drifted: {', '.join(report['drifted_features']) or 'none'}; "
-        f"malformed {report['records']['malformed']}; job's own timer {report['seconds']:.1f}s"
+        f"malformed {report['records']['malformed']}; drift.run's own timer {timer:.1f}s "
+        f"({records / timer:,.0f} records/s)"
     )
-    return Result("drift job (streaming)", records, rows, seconds, records / seconds, rss, notes)
+    return Result(
+        path, records, rows, seconds, records / seconds, rss, notes,
+        run_seconds=timer, records_per_run_second=records / timer,
+        rows_per_second=rows / seconds, cpu_seconds=cpu, records_per_cpu_second=records / cpu,
+        runs=tuple(round(run[0], 2) for run in runs),
+    )  # fmt: skip
 
 
 def evidently_worker(root: Path) -> None:
@@ -219,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=Path("build/bench/drift.json"))
+    parser.add_argument("--repeats", type=int, default=3, help="Runs per parsing path (median).")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--evidently-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -234,16 +277,19 @@ def main(argv: list[str] | None = None) -> int:
             f"generated {args.records:,} records ({rows:,} rows, {size / 2**20:.0f} MB of JSONL) "
             f"in {time.perf_counter() - start:.0f}s"
         )
-        results = [run_job(root, args.records, rows)]
+        results = [run_job(root, args.records, rows, path, args.repeats) for path in PATHS]
         other = None if args.skip_evidently else run_evidently(root, args.records, rows)
         if other is not None:
             results.append(other)
     table = Table(title=f"drift over {args.records:,} capture records ({os.cpu_count()} CPUs)")
-    for column in ("tool", "seconds", "records/s", "peak RSS MB", "notes"):
+    columns = ("tool", "seconds", "records/s", "rows/s", "records/CPU s", "peak RSS MB", "notes")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("tool", "notes") else "right")
     for r in results:
+        per_cpu = f"{r.records_per_cpu_second:,.0f}" if r.cpu_seconds else ""
+        rows_per_second = f"{r.rows_per_second:,.0f}" if r.rows_per_second else ""
         table.add_row(r.tool, f"{r.seconds:.1f}", f"{r.records_per_second:,.0f}",
-                      f"{r.peak_rss_mb:.0f}", r.notes)  # fmt: skip
+                      rows_per_second, per_cpu, f"{r.peak_rss_mb:.0f}", r.notes)  # fmt: skip
     console.print(table)
     if other is None and not args.skip_evidently:
         console.print("evidently is not installed (pip install -e '.[bench]'): no comparison")

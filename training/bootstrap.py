@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 BUNDLE_ROOT = Path(__file__).resolve().parent.parent
-REQUIRED_MODULES = ("pandera", "smclarify", "shap")
+# Any one missing installs the bundle's whole requirements file (orjson: the drift job's
+# fast capture parsing, which would silently fall back to json without it).
+REQUIRED_MODULES = ("pandera", "smclarify", "shap", "orjson")
 
 
 def missing_modules() -> list[str]:
