@@ -5,6 +5,11 @@ with ``mlops drift`` or ``python -m monitoring.drift``. It streams the capture f
 window line by line, keeps fixed-size running statistics (see monitoring.statistics), and
 writes ``drift.json`` and ``drift.html``; with ``--publish`` it also puts the findings to
 CloudWatch. Drift is a finding, not a failure; silence is: see EXIT_CODES.
+
+A window too large for one instance runs sharded (monitoring/drift_shards.py, the flags of
+monitoring/shards.py): ``--list-to`` writes its files as a manifest, ``--summary-to`` sums one
+shard's files into mergeable counts, ``--merge-from`` reports on the summaries exactly as one
+pass would; ``--shards N`` does all three locally in N processes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 import sys
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +29,14 @@ import numpy as np
 
 from monitoring import baseline as baselines
 from monitoring import report as reports
-from monitoring.capture import RecordParser
+from monitoring.capture import Counts, RecordParser
+from monitoring.capture_arrow import Block
+from monitoring.capture_fast import Columns
+from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, read_window
 from monitoring.statistics import CORRECTIONS, MIN_EXPECTED, DriftRule, DriftState
 from monitoring.store import (
     CaptureNotFoundError,
+    CaptureSource,
     LocalStore,
     S3Store,
     Store,
@@ -47,7 +56,9 @@ EXIT_SILENT = 3
 EXIT_CODES = (
     "Exit codes: 0 the job ran (drift or not); 1 AWS refused a call; 2 bad arguments or "
     "baseline; 3 silent: no capture layout under --capture, or fewer than --min-records "
-    "records in the window (the report is written and CaptureRecords=0 published first)."
+    "records in the window (the report is written and CaptureRecords=0 published first). "
+    "--list-to and --summary-to exit 0 once written (--list-to runs the whole job, and may "
+    "exit 3, when the window has no files)."
 )
 # The tail of a path inside SageMaker's layout: .../yyyy[/mm[/dd[/hh]]].
 _DATED_FOLDER = re.compile(r"/\d{4}(/\d{2}){0,3}/*$")
@@ -82,6 +93,15 @@ class Options:
     # How the features' p-values are corrected, and the chi-square's smallest bucket.
     correction: str = "holm"
     min_expected: float = MIN_EXPECTED
+    # Sharded modes (monitoring.shards): at most one of these is set, or shards > 1.
+    list_to: str | None = None
+    summary_to: str | None = None
+    shard_id: str | None = None  # None: the SageMaker host, else "local"
+    merge_from: str | None = None
+    shards: int = 1
+    # The list step's window (--window-from): its start, where end - window_hours would
+    # round differently.
+    window_start: datetime | None = None
 
     @property
     def rule(self) -> DriftRule:
@@ -89,6 +109,8 @@ class Options:
 
     @property
     def start(self) -> datetime:
+        if self.window_start is not None:
+            return self.window_start
         return self.end - timedelta(hours=self.window_hours)
 
 
@@ -147,6 +169,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--region")
     p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
+    shards = p.add_argument_group(
+        "sharding", "Split a large window over instances or processes (see monitoring/shards.py)."
+    )
+    shards.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help=f"Read the window in N local processes, then merge (1-{MAX_SHARDS}; default 1).",
+    )
+    shards.add_argument(
+        "--list-to", help="Only list the window's files as a SageMaker manifest at this URI."
+    )
+    shards.add_argument(
+        "--summary-to",
+        help="Only summarise the files under --capture into this folder or s3:// prefix.",
+    )
+    shards.add_argument(
+        "--shard-id", help="With --summary-to: the summary's name (default: the SageMaker host)."
+    )
+    shards.add_argument(
+        "--window-from",
+        help="With --summary-to or --merge-from: the list step's window.json (file, folder "
+        "holding it, or s3:// URI) instead of --end and --window-hours.",
+    )
+    shards.add_argument(
+        "--merge-from",
+        help="Merge the summaries in this folder or s3:// prefix, then report as usual.",
+    )
     return p
 
 
@@ -164,12 +214,18 @@ def parse_options(argv: list[str] | None) -> Options:
         raise UsageError(f"--min-expected must be a positive number, got {args.min_expected:g}")
     if args.publish and not args.namespace:
         raise UsageError("--publish needs --namespace (e.g. MLOpsKit/churn-prod)")
+    _check_sharding(args)
+    end, start = parse_end(args.end), None
+    if args.window_from is not None:
+        window = read_window(args.window_from, args.region, args.endpoint_url)
+        end, start = window.end, window.start
+        args.window_hours = (end - start).total_seconds() / 3600
     return Options(
         capture=args.capture,
         baseline=args.baseline,
         output=args.output,
         window_hours=args.window_hours,
-        end=parse_end(args.end),
+        end=end,
         psi_threshold=args.psi_threshold,
         ks_alpha=args.ks_alpha,
         namespace=args.namespace,
@@ -180,7 +236,38 @@ def parse_options(argv: list[str] | None) -> Options:
         min_records=args.min_records,
         correction=args.correction,
         min_expected=args.min_expected,
+        list_to=args.list_to,
+        summary_to=args.summary_to,
+        shard_id=args.shard_id,
+        merge_from=args.merge_from,
+        shards=args.shards,
+        window_start=start,
     )
+
+
+def _check_sharding(args: argparse.Namespace) -> None:
+    if not MIN_SHARDS <= args.shards <= MAX_SHARDS:
+        raise UsageError(f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {args.shards}")
+    modes = [
+        flag
+        for flag, value in (
+            ("--shards", args.shards > 1 or None),
+            ("--list-to", args.list_to),
+            ("--summary-to", args.summary_to),
+            ("--merge-from", args.merge_from),
+        )
+        if value is not None
+    ]
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} are different modes: pass one")
+    if args.shard_id is not None and args.summary_to is None:
+        raise UsageError("--shard-id names a summary: it needs --summary-to")
+    if args.window_from is not None and args.summary_to is None and args.merge_from is None:
+        raise UsageError("--window-from is for the --summary-to and --merge-from steps")
+    if args.window_from is not None and args.end is not None:
+        raise UsageError("--window-from sets the window: leave out --end")
+    if args.summary_to is not None and args.publish:
+        raise UsageError("--summary-to publishes nothing: the --merge-from step does")
 
 
 def parse_end(text: str | None) -> datetime:
@@ -198,15 +285,52 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The window's capture files and where they were found."""
+
+    files: tuple[str, ...]
+    folders: int  # variant folders holding dated ones; 0: no capture layout
+    endpoint: str | None
+
+
 def run(
     options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
 ) -> reports.DriftReport:
     """``progress``, when given, is told the capture records read so far (see above)."""
+    if options.merge_from is not None or options.shards > 1:
+        from monitoring import drift_shards  # it imports this module
+
+        return drift_shards.run(options, log, progress)
     began = time.perf_counter()
-    baseline = baselines.load(
+    baseline = load_baseline(options)
+    store = _store(options)
+    listing = list_window(options, store, log)
+    counts, state = read(listing.files, store, baseline, options, began, log, progress)
+    return build_report(options, baseline, listing, counts, state, time.perf_counter() - began)
+
+
+def load_baseline(options: Options) -> baselines.Baseline:
+    return baselines.load(
         options.baseline, region=options.region, endpoint_url=options.endpoint_url
     )
-    store = _store(options)
+
+
+def list_window(options: Options, store: Store, log: Callable[[str], None] = _log) -> Listing:
+    """The capture files of the window, as every mode of the job finds them."""
+    source, endpoint = locate(options, store, log)
+    files = window_files(store, source.roots, options.start, options.end)
+    log(
+        f"window {options.start:%Y-%m-%dT%H:%M:%SZ} .. {options.end:%Y-%m-%dT%H:%M:%SZ}: "
+        f"{len(files)} capture file(s) in {len(source.roots)} variant folder(s)"
+    )
+    return Listing(tuple(files), len(source.roots), endpoint)
+
+
+def locate(
+    options: Options, store: Store, log: Callable[[str], None] = _log
+) -> tuple[CaptureSource, str | None]:
+    """The variant folders under --capture and the endpoint they are of."""
     source = find_roots(store, options.capture, options.endpoint_name)
     if not source.roots:
         if isinstance(store, LocalStore) and not Path(options.capture).is_dir():
@@ -218,12 +342,19 @@ def run(
             f"({', '.join(source.endpoints)}); pass --endpoint-name"
         )
     endpoint = options.endpoint_name or (source.endpoints[0] if source.endpoints else None)
-    files = window_files(store, source.roots, options.start, options.end)
-    log(
-        f"window {options.start:%Y-%m-%dT%H:%M:%SZ} .. {options.end:%Y-%m-%dT%H:%M:%SZ}: "
-        f"{len(files)} capture file(s) in {len(source.roots)} variant folder(s)"
-    )
+    return source, endpoint
 
+
+def read(
+    files: Sequence[str],
+    store: Store,
+    baseline: baselines.Baseline,
+    options: Options,
+    began: float,
+    log: Callable[[str], None] = _log,
+    progress: RecordsHook | None = None,
+) -> tuple[Counts, DriftState]:
+    """Stream ``files`` into the parse counts and the drift state; ``began`` times the logs."""
     record_parser = RecordParser(baseline, options.start, options.end)
     state = DriftState(baseline)
     chunk = _Chunk(len(baseline.numeric), len(baseline.categorical))
@@ -235,8 +366,7 @@ def run(
         progress(0)
     for name in files:
         for line in store.lines(name):
-            for row in record_parser.parse(line):
-                chunk.add(row.numeric, row.categorical)
+            record_parser.parse_into(line, chunk)
             if chunk.rows >= CHUNK_ROWS:
                 chunk.flush_into(state)
                 if time.perf_counter() - last_log > LOG_EVERY_SECONDS:
@@ -246,31 +376,46 @@ def run(
                 reported = counts.lines
                 progress(reported)
                 report_at = reported + PROGRESS_EVERY_RECORDS
+    record_parser.finish_into(chunk)
     chunk.flush_into(state)
     if progress is not None and counts.lines > reported:
         progress(counts.lines)
     log(_progress(record_parser, began))
+    return record_parser.counts, state
 
+
+def build_report(
+    options: Options,
+    baseline: baselines.Baseline,
+    listing: Listing,
+    counts: Counts,
+    state: DriftState,
+    seconds: float,
+    files: int | None = None,
+) -> reports.DriftReport:
+    """``files``: how many were read, when not ``listing``'s (a merge of shards)."""
     return reports.DriftReport(
         capture=options.capture,
         baseline=baseline.source,
-        endpoint=endpoint,
+        endpoint=listing.endpoint,
         start=options.start,
         end=options.end,
         psi_threshold=options.psi_threshold,
         ks_alpha=options.ks_alpha,
-        counts=record_parser.counts,
+        counts=counts,
         features=state.results(options.rule),
-        files=len(files),
-        folders=len(source.roots),
-        seconds=time.perf_counter() - began,
+        files=len(listing.files) if files is None else files,
+        folders=listing.folders,
+        seconds=seconds,
         correction=options.correction,
         min_expected=options.min_expected,
     )
 
 
 class _Chunk:
-    """Rows buffered compactly (array('d'), value lists) until the next vectorised update."""
+    """Rows buffered compactly until the next vectorised update (a capture.RowSink): single
+    records' rows row-major (array('d') of numbers, one list of categories), and blocks of
+    many records' rows column by column."""
 
     def __init__(self, numeric: int, categorical: int) -> None:
         self.width, self.categorical_width = numeric, categorical
@@ -278,19 +423,35 @@ class _Chunk:
 
     def _reset(self) -> None:
         self.numeric = array("d")
-        self.categorical: list[list[str]] = [[] for _ in range(self.categorical_width)]
+        self.categorical: list[str] = []
+        self.record_rows = 0  # the rows in numeric and categorical
+        self.blocks: list[Block] = []
         self.rows = 0
 
-    def add(self, numeric: tuple[float, ...], categorical: tuple[str, ...]) -> None:
+    def add_rows(self, columns: Columns) -> None:
+        numeric, categorical, rows = columns
         self.numeric.extend(numeric)
-        for values, value in zip(self.categorical, categorical, strict=True):
-            values.append(value)
-        self.rows += 1
+        self.categorical += categorical
+        self.record_rows += rows
+        self.rows += rows
+
+    def add_block(self, block: Block) -> None:
+        self.blocks.append(block)
+        self.rows += block.rows
 
     def flush_into(self, state: DriftState) -> None:
         if self.rows:
-            matrix = np.frombuffer(self.numeric, dtype=np.float64).reshape(self.rows, self.width)
-            state.update(matrix, self.categorical)
+            step = self.categorical_width  # a slice per feature: its column
+            columns = [self.categorical[j::step] for j in range(step)]
+            matrices = [block.numeric for block in self.blocks]
+            if self.record_rows:
+                flat = np.frombuffer(self.numeric, dtype=np.float64)
+                matrices.append(flat.reshape(self.record_rows, self.width))
+            for block in self.blocks:
+                for values, more in zip(columns, block.categorical, strict=True):
+                    values += more
+            # Row order differs from the lines' (blocks first): the statistics are counts.
+            state.update(np.concatenate(matrices), columns)
         self._reset()
 
 
@@ -387,8 +548,22 @@ def main(argv: list[str] | None = None, progress: RecordsHook | None = None) -> 
 
     try:
         options = parse_options(argv)
-        report = execute(options, progress=progress)
-    except (UsageError, baselines.BaselineError, CaptureNotFoundError, uri.UriError) as exc:
+        if options.list_to is not None or options.summary_to is not None:
+            from monitoring import drift_shards  # it imports this module
+
+            done = drift_shards.execute_step(options)
+            if done is None:
+                return EXIT_OK
+            report = done
+        else:
+            report = execute(options, progress=progress)
+    except (
+        UsageError,
+        baselines.BaselineError,
+        CaptureNotFoundError,
+        uri.UriError,
+        ShardError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ClientError, BotoCoreError) as exc:

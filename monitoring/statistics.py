@@ -12,6 +12,11 @@ alpha after a correction for testing every feature (``DriftRule``). The test com
 live counts with the baseline's counts (a two-sample test: the baseline is itself a
 sample), pooling sparse buckets until each expects ``min_expected`` live rows, so it stays
 valid on small windows and on windows larger than the training data.
+
+The state is counts only, so shards of a window merge exactly (``DriftState.to_summary``,
+``from_summary``, ``merge``): the merged PSI, chi-square statistic and p-value are the single
+pass's, bit for bit. A KS test would need a mergeable sketch, but it is no longer part of the
+rule (issue 18 replaced it with the chi-square test on the same buckets), so none is kept.
 """
 
 from __future__ import annotations
@@ -248,6 +253,15 @@ class NumericState:
         )  # fmt: skip
 
 
+def top_unseen(unseen: dict[str, int]) -> list[tuple[str, int]]:
+    """The MAX_UNSEEN_NAMES commonest unseen categories, ties by name.
+
+    By name rather than first appearance (Counter.most_common), so the names do not depend
+    on which shard read which file first.
+    """
+    return sorted(unseen.items(), key=lambda item: (-item[1], item[0]))[:MAX_UNSEEN_NAMES]
+
+
 def _bin_label(i: int, edges: tuple[float, ...]) -> str:
     low = "-inf" if i == 0 else f"{edges[i]:g}"
     high = "inf" if i == len(edges) - 2 else f"{edges[i + 1]:g}"
@@ -274,7 +288,7 @@ class CategoricalState:
         observed = observed_counts / total
         value = psi(expected, observed)
         result = chi_square(observed_counts, expected, min_expected, self.reference_rows)
-        named = dict(Counter(unseen).most_common(MAX_UNSEEN_NAMES))
+        named = dict(top_unseen(unseen))
         return FeatureDrift(
             self.baseline.name, "categorical", total, value, False, "chi2",
             result.statistic, result.p_value, tuple(buckets), tuple(expected), tuple(observed),
@@ -300,6 +314,68 @@ class DriftState:
             cat_state.update(values)
         self.rows += len(numeric)
 
+    def to_summary(self) -> dict[str, Any]:
+        """Every count, as JSON: all categories, not only the named unseen ones, since the
+        commonest unseen names over all shards cannot be told from each shard's top list."""
+        return {
+            "rows": self.rows,
+            "numeric": {s.baseline.name: s.counts.tolist() for s in self.numeric},
+            "categorical": {
+                s.baseline.name: dict(sorted(s.counts.items())) for s in self.categorical
+            },
+        }
+
+    @classmethod
+    def from_summary(cls, baseline: Baseline, summary: dict[str, Any]) -> DriftState:
+        """The state ``to_summary`` wrote, checked against ``baseline``'s features and bins.
+
+        Raises ValueError naming what does not fit (a summary of another baseline, or edited).
+        """
+        state = cls(baseline)
+        try:
+            rows = summary["rows"]
+            numeric, categorical = summary["numeric"], summary["categorical"]
+            names = {s.baseline.name for s in state.numeric}
+            if not isinstance(numeric, dict) or set(numeric) != names:
+                raise ValueError(f"numeric features {sorted(numeric)} are not {sorted(names)}")
+            names = {s.baseline.name for s in state.categorical}
+            if not isinstance(categorical, dict) or set(categorical) != names:
+                raise ValueError(
+                    f"categorical features {sorted(categorical)} are not {sorted(names)}"
+                )
+            for num in state.numeric:
+                counts = numeric[num.baseline.name]
+                if len(counts) != len(num.counts) or not all(_count(c) for c in counts):
+                    raise ValueError(f"{num.baseline.name}: {len(num.counts)} bin counts expected")
+                num.counts = np.asarray(counts, dtype=np.int64)
+            for cat in state.categorical:
+                values = categorical[cat.baseline.name]
+                if not isinstance(values, dict) or not all(_count(c) for c in values.values()):
+                    raise ValueError(f"{cat.baseline.name}: category counts expected")
+                cat.counts = Counter({str(k): v for k, v in values.items() if v})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a drift state summary ({exc})") from None
+        if (
+            not _count(rows)
+            or any(int(n.counts.sum()) != rows for n in state.numeric)
+            or any(sum(c.counts.values()) != rows for c in state.categorical)
+        ):
+            raise ValueError(f"the features' counts do not add up to its {rows!r} rows")
+        state.rows = rows
+        return state
+
+    def merge(self, other: DriftState) -> None:
+        """Add ``other``'s counts (a shard of the same baseline) to this state."""
+        if [s.baseline for s in self.numeric] != [s.baseline for s in other.numeric] or [
+            s.baseline for s in self.categorical
+        ] != [s.baseline for s in other.categorical]:
+            raise ValueError("cannot merge drift states of different baselines")
+        for mine, theirs in zip(self.numeric, other.numeric, strict=True):
+            mine.counts = mine.counts + theirs.counts
+        for cat, other_cat in zip(self.categorical, other.categorical, strict=True):
+            cat.counts.update(other_cat.counts)
+        self.rows += other.rows
+
     def results(self, rule: DriftRule) -> list[FeatureDrift]:
         if self.rows == 0:
             return []
@@ -314,6 +390,10 @@ class DriftState:
                 replace(feature, p_value_adjusted=p, significant=significant, drifted=drifted)
             )
         return out
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _round(value: float) -> float | None:

@@ -4,6 +4,9 @@
     DetectAttributionDrift (processing, beside it): the same window's SHAP feature ranking
         against the registered explainability report -> NDCG, CloudWatch metrics
 
+With ``instance_count`` above 1, DetectDrift merges what N instances summarised
+(pipelines/shard_steps.py): ListDriftWindow -> SummariseDrift (N instances) -> DetectDrift.
+
 Both run the same code bundle as the training pipeline (``drift.py`` and ``attribution.py``
 inside it, launched by ``bundle_runner.py``) on the same managed scikit-learn image, each as
 its own role. Reports land next to the captured data, under a per-execution prefix. Like the
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import processing, sdk
+from pipelines import processing, sdk, shard_steps
 from pipelines.spec import PROCESSING_ROOT, CodeLocation
 
 with sdk.sdk_environment():
@@ -30,6 +33,8 @@ with sdk.sdk_environment():
     from sagemaker.mlops.workflow.steps import ProcessingStep
 
 STEP = "DetectDrift"
+LIST_STEP = "ListDriftWindow"
+SUMMARISE_STEP = "SummariseDrift"
 ATTRIBUTION_STEP = "DetectAttributionDrift"
 REPORT_DIR = f"{PROCESSING_ROOT}/output/report"
 # Under the execution's report prefix, beside drift.json.
@@ -69,6 +74,8 @@ class DriftPipelineSpec:
     window_hours: int
     # None: no attribution step (the served model has no registered explainability report).
     attribution: AttributionSpec | None = None
+    # Above 1: list, summarise on this many instances, merge (see the module docstring).
+    instance_count: int = 1
 
 
 class DriftParameter:
@@ -92,32 +99,39 @@ def build_definition(spec: DriftPipelineSpec) -> str:
         report_uri = Join(
             on="/", values=[spec.report_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID]
         )
-        step_args = _processor(spec, session, spec.role_arn, instance_type).run(
-            code=spec.code.runner_uri,
-            inputs=[processing.bundle_input(spec.code.sourcedir_uri)],
-            outputs=[processing.s3_output("report", report_uri, REPORT_DIR)],
-            arguments=[
-                "drift.py",
-                "--capture",
-                spec.capture_uri,
-                "--baseline",
-                spec.baseline,
-                "--window-hours",
-                window.to_string(),
-                "--psi-threshold",
-                threshold.to_string(),
-                "--output",
-                REPORT_DIR,
-                *_metrics_arguments(spec),
-            ],
-        )
-        steps = [
-            ProcessingStep(
-                name=STEP,
-                step_args=step_args,
-                description="Compare captured traffic with the training baseline",
-            )
+        judging = [
+            "--psi-threshold",
+            threshold.to_string(),
+            "--output",
+            REPORT_DIR,
+            *_metrics_arguments(spec),
         ]
+        job_arguments = [
+            "drift.py",
+            "--capture",
+            spec.capture_uri,
+            "--baseline",
+            spec.baseline,
+            "--window-hours",
+            window.to_string(),
+            *judging,
+        ]
+        if spec.instance_count > 1:
+            steps = _sharded_steps(spec, session, instance_type, job_arguments, judging, report_uri)
+        else:
+            step_args = _processor(spec, session, spec.role_arn, instance_type).run(
+                code=spec.code.runner_uri,
+                inputs=[processing.bundle_input(spec.code.sourcedir_uri)],
+                outputs=[processing.s3_output("report", report_uri, REPORT_DIR)],
+                arguments=job_arguments,
+            )
+            steps = [
+                ProcessingStep(
+                    name=STEP,
+                    step_args=step_args,
+                    description="Compare captured traffic with the training baseline",
+                )
+            ]
         if spec.attribution is not None:
             ndcg = ParameterFloat(
                 DriftParameter.NDCG_THRESHOLD, default_value=spec.attribution.ndcg_threshold
@@ -136,7 +150,104 @@ def build_definition(spec: DriftPipelineSpec) -> str:
         return canonical_json(pipeline.definition())
 
 
-def _processor(spec: DriftPipelineSpec, session: Any, role_arn: str, instance_type: Any) -> Any:
+def _sharded_steps(
+    spec: DriftPipelineSpec,
+    session: Any,
+    instance_type: Any,
+    job_arguments: list[Any],
+    judging: list[Any],
+    report_uri: Any,
+) -> list[Any]:
+    """ListDriftWindow -> SummariseDrift (N instances) -> DetectDrift (the merge)."""
+    manifest = shard_steps.run_uri(spec.report_prefix, shard_steps.MANIFEST_NAME)
+    window = shard_steps.run_uri(spec.report_prefix, shard_steps.WINDOW_NAME)
+    summaries = shard_steps.run_uri(spec.report_prefix, shard_steps.SUMMARIES_FOLDER)
+    # The list step's copy of the baseline: the isolated summarise step cannot resolve
+    # a model package ARN or read the served archive.
+    baseline = shard_steps.run_uri(spec.report_prefix, f"{shard_steps.BASELINE_FOLDER}/")
+    bundle = processing.bundle_input(spec.code.sourcedir_uri)
+    report = processing.s3_output("report", report_uri, REPORT_DIR)
+    # Lists the window in S3; with no capture at all it runs the whole (empty) job, so it
+    # writes the report and publishes CaptureRecords=0 itself: network, like DetectDrift.
+    list_args = _processor(spec, session, spec.role_arn, instance_type).run(
+        code=spec.code.runner_uri,
+        inputs=[bundle],
+        outputs=[report],
+        arguments=[*job_arguments, "--list-to", manifest],
+    )
+    listing = ProcessingStep(
+        name=LIST_STEP, step_args=list_args, description="List the window's capture files"
+    )
+    summarise_processor = shard_steps.scaled(
+        _processor(spec, session, spec.role_arn, instance_type, network_isolation=True),
+        spec.instance_count,
+    )
+    summarise_args = summarise_processor.run(
+        code=spec.code.runner_uri,
+        inputs=[
+            bundle,
+            shard_steps.manifest_input("capture", manifest, shard_steps.CAPTURE_DIR, sharded=True),
+            processing.s3_input("window", window, shard_steps.WINDOW_DIR),
+            processing.s3_input("baseline", baseline, shard_steps.BASELINE_DIR),
+        ],
+        outputs=[processing.s3_output("summaries", summaries, shard_steps.SUMMARIES_OUTPUT_DIR)],
+        arguments=[
+            "drift.py",
+            "--capture",
+            shard_steps.CAPTURE_DIR,
+            "--baseline",
+            shard_steps.BASELINE_DIR,
+            "--window-from",
+            shard_steps.WINDOW_DIR,
+            "--summary-to",
+            shard_steps.SUMMARIES_OUTPUT_DIR,
+        ],
+    )
+    summarise = ProcessingStep(
+        name=SUMMARISE_STEP,
+        step_args=summarise_args,
+        description=f"Summarise the capture files on {spec.instance_count} instances",
+        depends_on=[listing],
+    )
+    merge_args = _processor(spec, session, spec.role_arn, instance_type).run(
+        code=spec.code.runner_uri,
+        inputs=[
+            bundle,
+            processing.s3_input("summaries", summaries, shard_steps.SUMMARIES_INPUT_DIR),
+            processing.s3_input("window", window, shard_steps.WINDOW_DIR),
+        ],
+        outputs=[report],
+        # No --window-hours: the window is the list step's (window.json).
+        arguments=[
+            "drift.py",
+            "--capture",
+            spec.capture_uri,
+            "--baseline",
+            spec.baseline,
+            *judging,
+            "--merge-from",
+            shard_steps.SUMMARIES_INPUT_DIR,
+            "--window-from",
+            shard_steps.WINDOW_DIR,
+        ],
+    )
+    merge = ProcessingStep(
+        name=STEP,
+        step_args=merge_args,
+        description="Merge the summaries; compare captured traffic with the training baseline",
+        depends_on=[summarise],
+    )
+    return [listing, summarise, merge]
+
+
+def _processor(
+    spec: DriftPipelineSpec,
+    session: Any,
+    role_arn: str,
+    instance_type: Any,
+    *,
+    network_isolation: bool = False,
+) -> Any:
     return processing.script_processor(
         session,
         role_arn=role_arn,
@@ -145,8 +256,9 @@ def _processor(spec: DriftPipelineSpec, session: Any, role_arn: str, instance_ty
         volume_size_gb=spec.volume_size_gb,
         kms_key_arn=spec.kms_key_arn,
         max_runtime_seconds=spec.max_runtime_seconds,
-        # Needs S3 listing, the registry and CloudWatch (see infra/policies/monitoring.py).
-        network_isolation=False,
+        # Needs S3 listing, the registry and CloudWatch (see infra/policies/monitoring.py);
+        # only the summarise step of a sharded run reads local files alone.
+        network_isolation=network_isolation,
         environment=spec.code.job_environment,
     )
 

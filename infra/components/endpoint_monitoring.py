@@ -218,6 +218,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
     def _scope(self) -> pulumi.Output[MonitoringScope]:
         args, naming = self._args, self._args.where.naming
+        monitoring = args.settings.monitoring
 
         registered = self._registered
 
@@ -242,6 +243,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 quality_role_arn=role_arn("quality-job") if registered else "",
                 training_pipeline_name=naming.training_pipeline,
                 retrain_rule_name=naming.retrain_rule,
+                drift_sharded=monitoring.drift_instance_count > 1,
+                quality_sharded=monitoring.quality_instance_count > 1,
             )
 
         return pulumi.Output.all(

@@ -71,6 +71,7 @@ def drift_definition(
             code=code.location(inputs.artifacts_bucket),
             image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),
             instance_type=monitoring.drift_instance_type,
+            instance_count=monitoring.drift_instance_count,
             volume_size_gb=JOB_VOLUME_GB,
             max_runtime_seconds=JOB_MAX_RUNTIME_SECONDS,
             endpoint_name=naming.endpoint,
@@ -113,6 +114,7 @@ def quality_definition(
             image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),
             # One processing instance type for every monitoring job of the stack.
             instance_type=monitoring.drift_instance_type,
+            instance_count=monitoring.quality_instance_count,
             volume_size_gb=JOB_VOLUME_GB,
             max_runtime_seconds=JOB_MAX_RUNTIME_SECONDS,
             endpoint_name=naming.endpoint,

@@ -42,6 +42,10 @@ class MonitoringScope:
     quality_role_arn: str
     training_pipeline_name: str
     retrain_rule_name: str
+    # Jobs run over several instances (pipelines/shard_steps.py) read back the scratch
+    # files of their own runs: the manifest, window and summaries under SHARD_SCRATCH.
+    drift_sharded: bool = False
+    quality_sharded: bool = False
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -52,6 +56,11 @@ class MonitoringScope:
             f"arn:{self.partition}:events:{self.region}:{self.account_id}:"
             f"rule/{self.retrain_rule_name}"
         )
+
+
+# <monitoring prefix><endpoint>/<execution id>/shards/...: only a run's scratch files, not
+# the reports beside them (pipelines/shard_steps.py writes them there).
+SHARD_SCRATCH = f"{CapturePrefix.MONITORING}*/shards/"
 
 
 def _job_policies(
@@ -86,8 +95,11 @@ def _job_policies(
 
 def drift_job_policies(scope: MonitoringScope) -> dict[str, Document]:
     """Capture against the baseline inside the served model's archive."""
+    scratch = [SHARD_SCRATCH] if scope.drift_sharded else []
     return _job_policies(
-        scope, capture=[CapturePrefix.DATA_CAPTURE], artifacts=[ArtifactPrefix.MODELS]
+        scope,
+        capture=[CapturePrefix.DATA_CAPTURE, *scratch],
+        artifacts=[ArtifactPrefix.MODELS],
     )
 
 
@@ -105,9 +117,10 @@ def quality_job_policies(scope: MonitoringScope) -> dict[str, Document]:
     """Predictions (capture) joined with labels (ground truth), against the registered
     evaluation report (under evaluation/); the bias facets' columns are read from the
     request rows with the feature schema inside the served model's archive."""
+    scratch = [SHARD_SCRATCH] if scope.quality_sharded else []
     return _job_policies(
         scope,
-        capture=[CapturePrefix.DATA_CAPTURE, CapturePrefix.GROUND_TRUTH],
+        capture=[CapturePrefix.DATA_CAPTURE, CapturePrefix.GROUND_TRUTH, *scratch],
         artifacts=[ArtifactPrefix.MODELS, ArtifactPrefix.EVALUATION],
     )
 

@@ -75,6 +75,13 @@ def drift_command(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Put the metrics to CloudWatch.")
     ] = False,
+    shards: Annotated[
+        int,
+        typer.Option(
+            help="Read the window in N local processes (1-100), then merge: the same report, "
+            "sooner on a large window with spare cores."
+        ),
+    ] = 1,
     profile: ProfileOption = None,
     region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
@@ -106,6 +113,7 @@ def drift_command(
         "--window-hours", str(window_hours), "--min-records", str(min_records),
         "--psi-threshold", str(psi_threshold),
         "--ks-alpha", str(ks_alpha), "--publish" if publish else "--no-publish",
+        "--shards", str(shards),
     ]  # fmt: skip
     for flag, value in (
         ("--end", end),
