@@ -18,6 +18,14 @@ process so ``ru_maxrss`` is that run's own peak, ``--repeats`` times, reporting 
 
 Scores are synthetic (a logistic of the label plus noise, AUC about 0.9), so the benchmark
 needs no trained model; the bytes the jobs read are what the handler and capture write.
+
+With ``--shards 1,2`` it measures the sharded job instead of 2 and 3: for each N, the
+capture files are dealt into N folders (symlinks, the layout SageMaker's ShardedByS3Key
+download gives each instance), each shard's ``--summary-to`` step runs on its own (wall
+time and peak RSS per shard, as on N instances), then the ``--merge-from`` step; the merged
+quality.json is checked equal to the single pass's (all but its timer). The N-instance time
+is the slowest shard plus the merge. The data are written in 24 hourly files, so N divides
+the work unevenly unless it divides 24.
 """
 
 from __future__ import annotations
@@ -208,6 +216,69 @@ def run_job(root: Path, records: int, labels: int, repeats: int, facet: bool) ->
     return Result(name, records, labels, seconds, records / seconds, rss, repeats, notes)
 
 
+@dataclass(frozen=True)
+class ShardResult:
+    shards: int
+    shard_seconds: list[float]  # median per shard, each run alone
+    shard_peak_rss_mb: list[float]
+    merge_seconds: float
+    merge_peak_rss_mb: float
+    instances_seconds: float  # slowest shard + merge: the pipeline's time on N instances
+    records_per_second_per_shard: float
+    equal_to_single_pass: bool
+
+
+def _common(root: Path, output: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "monitoring.quality", "--capture", str(root / "capture"),
+        "--ground-truth", str(root / "gt"), "--evaluation", str(root / "evaluation.json"),
+        "--output", str(output), "--end", END.isoformat(), "--window-hours", str(HOURS),
+        "--label-delay-hours", "2",
+    ]  # fmt: skip
+
+
+def run_shards(root: Path, count: int, records: int, repeats: int) -> ShardResult:
+    from monitoring.shards import partition
+
+    files = sorted((root / "capture").rglob("*.jsonl"))
+    folders = []
+    for n, part in enumerate(partition(files, count)):
+        folder = root / f"shards-{count}" / f"instance-{n}"
+        for path in part:
+            link = folder / path.relative_to(root / "capture")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        folders.append(folder)
+    summaries = root / f"shards-{count}" / "summaries"
+    shard_seconds, shard_rss = [], []
+    for n, folder in enumerate(folders):
+        command = _common(root, root / "unused")
+        command[command.index("--capture") + 1] = str(folder)
+        seconds, rss, _ = _repeat(
+            [*command, "--summary-to", str(summaries), "--shard-id", f"algo-{n + 1}"], repeats
+        )
+        shard_seconds.append(seconds)
+        shard_rss.append(rss)
+    output = root / f"shards-{count}" / "report"
+    merge_seconds, merge_rss, _ = _repeat(
+        [*_common(root, output), "--merge-from", str(summaries)], repeats
+    )
+    merged = json.loads((output / "quality.json").read_text())
+    single = json.loads((root / "report" / "quality.json").read_text())
+    equal = merged | {"seconds": 0} == single | {"seconds": 0}
+    return ShardResult(
+        shards=count,
+        shard_seconds=shard_seconds,
+        shard_peak_rss_mb=shard_rss,
+        merge_seconds=merge_seconds,
+        merge_peak_rss_mb=merge_rss,
+        instances_seconds=max(shard_seconds) + merge_seconds,
+        records_per_second_per_shard=records / sum(shard_seconds),
+        equal_to_single_pass=equal,
+    )
+
+
 def evidently_worker(root: Path) -> None:
     """In its own process: read predictions and labels, join them in pandas, run
     ClassificationPreset against the evaluation sample's distribution."""
@@ -300,6 +371,24 @@ def run_evidently(root: Path, records: int, labels: int, repeats: int) -> Result
     )
 
 
+def _print_shards(results: list[ShardResult], records: int, repeats: int) -> None:
+    table = Table(title=f"the quality job sharded, {records:,} predictions (median of {repeats})")
+    for column in ("shards", "per shard s", "per shard peak RSS MB", "merge s (RSS MB)",
+                   "N instances s", "records/s per shard", "= single pass"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            str(r.shards),
+            ", ".join(f"{s:.1f}" for s in r.shard_seconds),
+            ", ".join(f"{m:.0f}" for m in r.shard_peak_rss_mb),
+            f"{r.merge_seconds:.1f} ({r.merge_peak_rss_mb:.0f})",
+            f"{r.instances_seconds:.1f}",
+            f"{r.records_per_second_per_shard:,.0f}",
+            "yes" if r.equal_to_single_pass else "NO",
+        )
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -308,7 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--workdir", type=Path, help="Where to write the data (default: /tmp).")
     parser.add_argument("--evidently-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--shards",
+        help="Comma-separated shard counts, e.g. 1,2: measure the sharded job (see above) "
+        "instead of the bias run and evidently.",
+    )
     args = parser.parse_args(argv)
+    counts = [int(n) for n in args.shards.split(",")] if args.shards else []
     if args.evidently_worker:
         evidently_worker(args.evidently_worker)
         return 0
@@ -321,11 +416,13 @@ def main(argv: list[str] | None = None) -> int:
             f"generated {records:,} capture lines and {labels:,} label lines "
             f"({size / 2**20:.0f} MB of JSONL) in {time.perf_counter() - start:.0f}s"
         )
-        results = [
-            run_job(root, records, labels, args.repeats, facet=False),
-            run_job(root, records, labels, args.repeats, facet=True),
-        ]
-        other = None if args.skip_evidently else run_evidently(root, records, labels, args.repeats)
+        results = [run_job(root, records, labels, args.repeats, facet=False)]
+        sharded = [run_shards(root, n, records, args.repeats) for n in counts]
+        other = None
+        if not counts:
+            results.append(run_job(root, records, labels, args.repeats, facet=True))
+            if not args.skip_evidently:
+                other = run_evidently(root, records, labels, args.repeats)
         if other is not None:
             results.append(other)
     table = Table(
@@ -338,10 +435,14 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(r.tool, f"{r.seconds:.1f}", f"{r.records_per_second:,.0f}",
                       f"{r.peak_rss_mb:.0f}", r.notes)  # fmt: skip
     console.print(table)
-    if other is None and not args.skip_evidently:
+    if sharded:
+        _print_shards(sharded, records, args.repeats)
+    if other is None and not args.skip_evidently and not counts:
         console.print("evidently is not installed (pip install -e '.[bench]'): no comparison")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    document: list[dict[str, object]] = [asdict(r) for r in results]
+    document += [{"tool": "quality job, sharded", **asdict(r)} for r in sharded]
+    args.json.write_text(json.dumps(document, indent=2) + "\n")
     console.print(f"wrote {args.json}")
     return 0
 

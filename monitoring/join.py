@@ -5,8 +5,15 @@ in flat arrays: per capture record its id (as a 64-bit hash), its row count and,
 the positive score and the facet columns bias needs; per label line its id hash and labels.
 A million predictions and a million labels take tens of MB.
 
-Ids are compared as Python ``hash()`` values of the strings (one process, so one hash seed):
-two distinct ids among a few million collide with probability about 1e-7.
+Ids are compared as 64-bit hashes of the strings: Python's ``hash()`` in one process (one
+hash seed, the fastest), ``stable_hash`` (BLAKE2b) when shards in other processes or on
+other instances must agree; two distinct ids among a few million collide with probability
+about 1e-7.
+
+The join is two halves so that it can be split over shards (monitoring/quality_shards.py):
+``match`` looks each capture record up among the labels (every shard reads all of them), and
+``complete`` then applies the rules that need the whole window, duplicates and orphans, to
+the matches of one shard or of all shards put together.
 
 The rules, each counted:
 
@@ -24,10 +31,11 @@ The rules, each counted:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +47,14 @@ from monitoring.ground_truth import LabelError, Vocabulary
 from monitoring.ground_truth import parse as parse_label
 from monitoring.json_lines import parse_json_line
 from monitoring.predictions import OutputError, OutputReader
+
+KeyHash = Callable[[str], int]
+
+
+def stable_hash(key: str) -> int:
+    """A signed 64-bit hash of ``key`` that every process computes alike (unlike hash())."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass
@@ -126,12 +142,31 @@ class _Column:
         for _ in range(count):
             self.add(math.nan if self.numeric else "")
 
-    def values(self, index: np.ndarray) -> np.ndarray:
+    def take(self, index: np.ndarray) -> FacetColumn:
         if self.numeric:
-            numbers: np.ndarray = np.frombuffer(self.numbers, dtype=np.float64)[index]
+            return FacetColumn(np.frombuffer(self.numbers, dtype=np.float64)[index], None)
+        codes = np.frombuffer(self.codes, dtype=np.int32)[index]
+        return FacetColumn(codes, tuple(self.categories))
+
+
+@dataclass(frozen=True)
+class FacetColumn:
+    """A facet column's values on some rows: numbers, or codes into ``categories``."""
+
+    data: np.ndarray  # float64 numbers, or int32 category codes
+    categories: tuple[str, ...] | None  # None: numeric
+
+    @property
+    def numeric(self) -> bool:
+        return self.categories is None
+
+    def values(self, keep: np.ndarray | None = None) -> np.ndarray:
+        data = self.data if keep is None else self.data[keep]
+        if self.categories is None:
+            numbers: np.ndarray = data.copy()
             return numbers
-        names = np.array(list(self.categories), dtype=object)
-        values: np.ndarray = names[np.frombuffer(self.codes, dtype=np.int32)[index]]
+        names = np.array(self.categories, dtype=object)
+        values: np.ndarray = names[data]
         return values
 
 
@@ -145,8 +180,10 @@ class Predictions:
         outputs: OutputReader,
         inputs: RecordParser | None = None,
         facets: Sequence[str] = (),
+        key_hash: KeyHash = hash,
     ) -> None:
         self.start, self.end = start, end
+        self.key_hash = key_hash
         self._start_text = start.strftime("%Y-%m-%dT%H:%M:%S")
         self._end_text = end.strftime("%Y-%m-%dT%H:%M:%S")
         self.outputs, self.inputs = outputs, inputs
@@ -186,7 +223,7 @@ class Predictions:
             return
         if self._facets:
             self._add_facets(line, len(scores))
-        self.keys.append(hash(key))
+        self.keys.append(self.key_hash(key))
         self.sizes.append(len(scores))
         self.scores.extend(scores)
         self.counts.records += 1
@@ -245,8 +282,9 @@ class _OutsideWindowError(Exception):
 class Labels:
     """Ground-truth lines -> per-line key hashes and flat labels."""
 
-    def __init__(self, vocabulary: Vocabulary | None = None) -> None:
+    def __init__(self, vocabulary: Vocabulary | None = None, key_hash: KeyHash = hash) -> None:
         self.vocabulary = vocabulary or Vocabulary()
+        self.key_hash = key_hash
         self.counts = LabelCounts()
         self.keys = array("q")
         self.sizes = array("i")
@@ -261,21 +299,59 @@ class Labels:
         except LabelError as exc:
             self.counts.malformed[exc.reason] += 1
             return
-        self.keys.append(hash(label.event_id))
+        self.keys.append(self.key_hash(label.event_id))
         self.sizes.append(len(label.labels))
         self.values.extend(label.labels)
         self.counts.labels += 1
 
 
+@dataclass(frozen=True)
+class Matches:
+    """Every capture record (in reading order) looked up among all the labels.
+
+    Per record: its key hash, row count, whether a label names it, and whether that label
+    (the last read for the key) has as many rows. Per row of each record that matched in
+    size, in record order: its label, score, facet values and whether those were read.
+    """
+
+    keys: np.ndarray  # int64
+    sizes: np.ndarray  # int32
+    found: np.ndarray  # bool
+    same_size: np.ndarray  # bool (False where not found)
+    labels: np.ndarray  # int8, 1 = positive
+    scores: np.ndarray  # float64
+    facets: dict[str, FacetColumn]
+    facet_rows: np.ndarray  # bool
+
+    @property
+    def row_counts(self) -> np.ndarray:
+        """Rows kept per record: its size if it matched in size, else 0."""
+        counts: np.ndarray = np.where(self.found & self.same_size, self.sizes, 0).astype(np.int64)
+        return counts
+
+
+@dataclass(frozen=True)
+class LabelIndex:
+    """What ``complete`` needs of the labels beyond the matches: their counts."""
+
+    counts: LabelCounts
+    unique_keys: int  # distinct ids among the readable labels
+
+
 def join(predictions: Predictions, labels: Labels) -> Joined:
+    matches, index = match(predictions, labels)
+    return complete(matches, predictions.counts, index)
+
+
+def match(predictions: Predictions, labels: Labels) -> tuple[Matches, LabelIndex]:
     record_keys = np.frombuffer(predictions.keys, dtype=np.int64)
-    record_sizes = np.frombuffer(predictions.sizes, dtype=np.int32).astype(np.int64)
-    record_starts = np.cumsum(record_sizes) - record_sizes
+    record_sizes = np.frombuffer(predictions.sizes, dtype=np.int32)
+    sizes64 = record_sizes.astype(np.int64)
+    record_starts = np.cumsum(sizes64) - sizes64
     label_keys = np.frombuffer(labels.keys, dtype=np.int64)
     label_sizes = np.frombuffer(labels.sizes, dtype=np.int32).astype(np.int64)
     label_starts = np.cumsum(label_sizes) - label_sizes
 
-    duplicated = _repeated(record_keys)
     # The last label read per key: a stable sort keeps reading order within a key.
     order = np.argsort(label_keys, kind="stable")
     sorted_keys = label_keys[order]
@@ -287,39 +363,58 @@ def join(predictions: Predictions, labels: Labels) -> Joined:
     inside = position < len(unique_keys)
     found = np.zeros(len(record_keys), dtype=bool)
     found[inside] = unique_keys[position[inside]] == record_keys[inside]
-    claimed = np.zeros(len(unique_keys), dtype=bool)
-    claimed[position[found]] = True
+    same_size = np.zeros(len(record_keys), dtype=bool)
+    same_size[found] = sizes64[found] == label_sizes[chosen[position[found]]]
 
-    usable = found & ~duplicated
-    records = np.flatnonzero(usable)
-    picked = chosen[position[usable]]
-    same_size = record_sizes[records] == label_sizes[picked]
-    records, picked = records[same_size], picked[same_size]
-
-    row_index = _expand(record_starts[records], record_sizes[records])
+    records = np.flatnonzero(found & same_size)
+    picked = chosen[position[records]]
+    row_index = _expand(record_starts[records], sizes64[records])
     label_index = _expand(label_starts[picked], label_sizes[picked])
     values = np.frombuffer(labels.values, dtype=np.int8)
     scores = np.frombuffer(predictions.scores, dtype=np.float64)
-    counts = JoinCounts(
-        capture=predictions.counts,
-        labels=labels.counts,
-        duplicate_records=int(duplicated.sum()),
-        duplicate_labels=int(len(label_keys) - len(unique_keys)),
-        labelled_records=len(records),
-        labelled_rows=len(row_index),
-        unlabelled_records=int((~found & ~duplicated).sum()),
-        orphan_labels=int((~claimed).sum()),
-        label_row_mismatch=int((~same_size).sum()),
-    )
-    return Joined(
-        labels=values[label_index].copy(),
-        scores=scores[row_index].copy(),
-        facets={name: column.values(row_index) for name, column in predictions.columns.items()},
+    matches = Matches(
+        keys=record_keys.copy(),
+        sizes=record_sizes.copy(),
+        found=found,
+        same_size=same_size,
+        labels=values[label_index],
+        scores=scores[row_index],
+        facets={name: column.take(row_index) for name, column in predictions.columns.items()},
         facet_rows=(
             np.frombuffer(predictions.facet_rows, dtype=np.int8)[row_index].astype(bool)
             if predictions.columns
             else np.ones(len(row_index), dtype=bool)
         ),
+    )
+    return matches, LabelIndex(labels.counts, len(unique_keys))
+
+
+def complete(matches: Matches, capture: CaptureCounts, labels: LabelIndex) -> Joined:
+    """The window's rules on the matches of all its records: a key captured more than once
+    is left out wherever its copies were read, and a label is an orphan only if no record
+    anywhere claimed it."""
+    duplicated = _repeated(matches.keys)
+    usable = matches.found & ~duplicated
+    labelled = usable & matches.same_size
+    matched = matches.found & matches.same_size
+    keep = np.repeat(labelled[matched], matches.sizes[matched].astype(np.int64))
+    claimed = len(np.unique(matches.keys[matches.found]))
+    counts = JoinCounts(
+        capture=capture,
+        labels=labels.counts,
+        duplicate_records=int(duplicated.sum()),
+        duplicate_labels=labels.counts.labels - labels.unique_keys,
+        labelled_records=int(labelled.sum()),
+        labelled_rows=int(keep.sum()),
+        unlabelled_records=int((~matches.found & ~duplicated).sum()),
+        orphan_labels=labels.unique_keys - claimed,
+        label_row_mismatch=int((usable & ~matches.same_size).sum()),
+    )
+    return Joined(
+        labels=matches.labels[keep],
+        scores=matches.scores[keep],
+        facets={name: column.values(keep) for name, column in matches.facets.items()},
+        facet_rows=matches.facet_rows[keep],
         counts=counts,
     )
 

@@ -12,6 +12,13 @@ the findings to CloudWatch. A drop is a finding, not a failure; silence is: see 
 
 By default the window ends ``--label-delay-hours`` before now, so a scheduled run judges
 predictions whose labels have had that long to arrive, and reads labels up to now.
+
+A window too large for one instance runs sharded (monitoring/quality_shards.py, the flags
+of monitoring/shards.py): ``--list-to`` writes manifests of its capture and label files,
+``--summary-to`` joins one shard's capture with all the labels into a summary, and
+``--merge-from`` reports on the summaries exactly as one pass would; ``--shards N`` does all
+three locally in N processes. Pass the steps one ``--end`` or ``--now``: each would
+otherwise take its own clock's.
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ from monitoring import quality_report as reports
 from monitoring.bias_drift import BiasDrift, measure
 from monitoring.capture import RecordParser
 from monitoring.ground_truth import Vocabulary
-from monitoring.join import Labels, Predictions, join
+from monitoring.join import Joined, KeyHash, Labels, Predictions, join
 from monitoring.predictions import OutputReader
 from monitoring.quality_assess import Settings, Status, assess
 from monitoring.quality_stats import MONITORABLE
+from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, read_window
 from monitoring.store import (
     CaptureNotFoundError,
     LocalStore,
@@ -58,7 +66,7 @@ EXIT_CODES = (
     "Exit codes: 0 the job ran (a drop or not, enough labels or not); 1 AWS refused a call; "
     "2 bad arguments, baseline or evaluation; 3 silent: no capture layout under --capture, "
     "or no labelled record in the window (the report is written and LabelledRecords=0 "
-    "published first)."
+    "published first). --list-to and --summary-to exit 0 once written."
 )
 PROGRESS_EVERY_LINES = 5_000
 RecordsHook = Callable[[int], None]
@@ -87,9 +95,26 @@ class Options:
     publish: bool
     region: str | None
     endpoint_url: str | None
+    # Sharded modes (monitoring/quality_shards.py): at most one is set, or shards > 1.
+    list_to: str | None = None
+    labels_list_to: str | None = None
+    summary_to: str | None = None
+    shard_id: str | None = None  # None: the SageMaker host, else "local"
+    merge_from: str | None = None
+    shards: int = 1
+    # The list step's window (--window-from): its start, where end - window_hours would
+    # round differently.
+    window_start: datetime | None = None
+
+    @property
+    def sharded(self) -> bool:
+        """Reports from shards' summaries (merged), rather than from one pass."""
+        return self.merge_from is not None or self.shards > 1
 
     @property
     def start(self) -> datetime:
+        if self.window_start is not None:
+            return self.window_start
         return self.end - timedelta(hours=self.window_hours)
 
     @property
@@ -135,6 +160,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--end", help="Window end, ISO 8601 (default: now less --label-delay-hours, UTC)."
     )
+    p.add_argument(
+        "--now",
+        help="The run's time, ISO 8601, for the default --end (default: the clock); give a "
+        "sharded run's steps one, e.g. the pipeline execution's start.",
+    )
     p.add_argument("--alpha", type=float, default=0.01, help="Significance after Holm.")
     p.add_argument(
         "--min-drop",
@@ -173,6 +203,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--region")
     p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
+    shards = p.add_argument_group(
+        "sharding",
+        "Split a large window over instances or processes (monitoring/quality_shards.py).",
+    )
+    shards.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help=f"Read the window in N local processes, then merge ({MIN_SHARDS}-{MAX_SHARDS}; "
+        "default 1).",
+    )
+    shards.add_argument(
+        "--list-to",
+        help="Only list the window's capture files as a SageMaker manifest at this s3:// URI "
+        "(and its label files, see --labels-list-to).",
+    )
+    shards.add_argument(
+        "--labels-list-to",
+        help="With --list-to: the label files' manifest (default: labels-<name> next to it).",
+    )
+    shards.add_argument(
+        "--summary-to",
+        help="Only join the capture under --capture with the labels and write this shard's "
+        "summary into this folder or s3:// prefix.",
+    )
+    shards.add_argument(
+        "--shard-id", help="With --summary-to: the summary's name (default: the SageMaker host)."
+    )
+    shards.add_argument(
+        "--window-from",
+        help="With --summary-to or --merge-from: the window.json the --list-to step wrote "
+        "(or a folder holding it), instead of --end and --window-hours.",
+    )
+    shards.add_argument(
+        "--merge-from",
+        help="Merge the summaries in this folder or s3:// prefix, then report as usual.",
+    )
     return p
 
 
@@ -201,9 +268,18 @@ def parse_options(argv: list[str] | None) -> Options:
         raise UsageError("--bias-limit needs at least one --facet")
     if facets and not args.baseline:
         raise UsageError("--facet needs --baseline, the model whose feature order reads requests")
-    if not args.baseline and not args.evaluation:
+    _check_sharding(args)
+    judges = args.summary_to is None
+    if judges and not args.baseline and not args.evaluation:
         raise UsageError("pass --baseline (a model package ARN) or --evaluation")
     delay = timedelta(hours=args.label_delay_hours)
+    end, start = parse_end(args.end, delay, args.now), None
+    if args.window_from is not None:
+        if args.end is not None or args.now is not None:
+            raise UsageError("--window-from sets the window: leave out --end and --now")
+        window = read_window(args.window_from, args.region, args.endpoint_url)
+        end, start = window.end, window.start
+        args.window_hours = (end - start).total_seconds() / 3600
     return Options(
         capture=args.capture,
         ground_truth=args.ground_truth,
@@ -212,7 +288,7 @@ def parse_options(argv: list[str] | None) -> Options:
         output=args.output,
         window_hours=args.window_hours,
         label_delay_hours=args.label_delay_hours,
-        end=parse_end(args.end, delay),
+        end=end,
         settings=Settings(
             alpha=args.alpha,
             min_drop=args.min_drop,
@@ -227,16 +303,55 @@ def parse_options(argv: list[str] | None) -> Options:
         publish=args.publish,
         region=args.region,
         endpoint_url=args.endpoint_url,
+        list_to=args.list_to,
+        labels_list_to=args.labels_list_to,
+        summary_to=args.summary_to,
+        shard_id=args.shard_id,
+        merge_from=args.merge_from,
+        shards=args.shards,
+        window_start=start,
     )
 
 
-def parse_end(text: str | None, delay: timedelta) -> datetime:
+def _check_sharding(args: argparse.Namespace) -> None:
+    if not MIN_SHARDS <= args.shards <= MAX_SHARDS:
+        raise UsageError(f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {args.shards}")
+    modes = [
+        flag
+        for flag, value in (
+            ("--shards", args.shards > 1 or None),
+            ("--list-to", args.list_to),
+            ("--summary-to", args.summary_to),
+            ("--merge-from", args.merge_from),
+        )
+        if value is not None
+    ]
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} are different modes: pass one")
+    if args.shard_id is not None and args.summary_to is None:
+        raise UsageError("--shard-id names a summary: it needs --summary-to")
+    if args.window_from is not None and args.summary_to is None and args.merge_from is None:
+        raise UsageError("--window-from is for the --summary-to and --merge-from steps")
+    if args.labels_list_to is not None and args.list_to is None:
+        raise UsageError("--labels-list-to names a manifest: it needs --list-to")
+    # --list-to may publish: with no file to shard it runs the whole (silent) job.
+    if args.summary_to is not None and args.publish:
+        raise UsageError("--summary-to publishes nothing: the --merge-from step does")
+
+
+def parse_end(text: str | None, delay: timedelta, now: str | None = None) -> datetime:
+    if text is not None and now is not None:
+        raise UsageError("--end and --now both set the window's end: pass one")
     if text is None:
-        return datetime.now(UTC) - delay
+        return (_moment(now, "--now") if now is not None else datetime.now(UTC)) - delay
+    return _moment(text, "--end")
+
+
+def _moment(text: str, flag: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--end {text!r} is not an ISO 8601 time") from None
+        raise UsageError(f"{flag} {text!r} is not an ISO 8601 time") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -248,42 +363,87 @@ def run(
     options: Options, log: Callable[[str], None] = _log, progress: RecordsHook | None = None
 ) -> reports.QualityReport:
     """``progress``, when given, is told the capture and label lines read so far."""
+    if options.sharded:
+        from monitoring import quality_shards  # it imports this module
+
+        return quality_shards.run(options, log, progress)
     began = time.perf_counter()
+    source, baseline_evaluation = load_evaluation(options)
+    inputs = input_parser(options)
+    files = list_files(options, log)
+    predictions, labels = readers(options, inputs)
+    stream(files.capture_store, files.capture, predictions.add, progress, 0)
+    stream(files.label_store, files.labels, labels.add, progress, predictions.counts.lines)
+    joined = join(predictions, labels)
+    tally = Tally(len(files.capture), len(files.labels), files.folders, files.endpoint)
+    return judge(options, source, baseline_evaluation, joined, tally, began, log)
+
+
+def load_evaluation(options: Options) -> tuple[str, evaluations.Evaluation]:
+    """Where the baseline's evaluation is, and the evaluation."""
     source = evaluations.locate(
         options.baseline,
         options.evaluation,
         region=options.region,
         endpoint_url=options.endpoint_url,
     )
-    baseline_evaluation = evaluations.load(
+    return source, evaluations.load(
         source, region=options.region, endpoint_url=options.endpoint_url
     )
-    inputs = None
-    if options.facets:
-        assert options.baseline is not None  # parse_options requires it with --facet
-        model = baselines.load(
-            options.baseline, region=options.region, endpoint_url=options.endpoint_url
-        )
-        _check_facets(options.facets, model)
-        inputs = RecordParser(model, options.start, options.end)
-    files = _files(options, log)
+
+
+def input_parser(options: Options) -> RecordParser | None:
+    """With --facet, the served model's request parser (checked to know the facets)."""
+    if not options.facets:
+        return None
+    assert options.baseline is not None  # parse_options requires it with --facet
+    model = baselines.load(
+        options.baseline, region=options.region, endpoint_url=options.endpoint_url
+    )
+    _check_facets(options.facets, model)
+    return RecordParser(model, options.start, options.end)
+
+
+def readers(
+    options: Options, inputs: RecordParser | None, key_hash: KeyHash = hash
+) -> tuple[Predictions, Labels]:
+    """Empty readers of the window's capture and labels."""
     predictions = Predictions(
         options.start,
         options.end,
         OutputReader(options.vocabulary.positive, options.vocabulary.negative),
         inputs,
         tuple(dict.fromkeys(f.name for f in options.facets)),
+        key_hash,
     )
-    labels = Labels(options.vocabulary)
-    _stream(files.capture_store, files.capture, predictions.add, progress, 0)
-    _stream(files.label_store, files.labels, labels.add, progress, predictions.counts.lines)
-    joined = join(predictions, labels)
+    return predictions, Labels(options.vocabulary, key_hash)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What the report says of the files read."""
+
+    capture_files: int
+    label_files: int
+    folders: int  # variant folders under --capture (0: no capture layout)
+    endpoint: str | None
+
+
+def judge(
+    options: Options,
+    source: str,
+    baseline_evaluation: evaluations.Evaluation,
+    joined: Joined,
+    tally: Tally,
+    began: float,
+    log: Callable[[str], None] = _log,
+) -> reports.QualityReport:
+    """The report on the window's joined rows: one pass's, or the merge of shards'."""
     counts = joined.counts
     log(
         f"read {counts.capture.lines} capture and {counts.labels.lines} label lines: "
         f"{counts.labelled_records} records labelled"
     )
-
     assessment = assess(joined.labels, joined.scores, baseline_evaluation, options.settings)
     readable = joined.facet_rows
     drift, bias_status = _bias(
@@ -297,7 +457,7 @@ def run(
         ground_truth=options.ground_truth,
         baseline=options.baseline,
         evaluation=source,
-        endpoint=files.endpoint,
+        endpoint=tally.endpoint,
         start=options.start,
         end=options.end,
         labels_until=options.labels_until,
@@ -307,28 +467,33 @@ def run(
         baseline_metrics={m: baseline_evaluation.value(m) for m in options.settings.monitored},
         bias=drift,
         bias_status=bias_status,
-        capture_files=len(files.capture),
-        label_files=len(files.labels),
-        folders=files.folders,
+        capture_files=tally.capture_files,
+        label_files=tally.label_files,
+        folders=tally.folders,
         seconds=time.perf_counter() - began,
     )
 
 
 @dataclass(frozen=True)
-class _Files:
+class WindowFiles:
     capture_store: Store
     label_store: Store
     capture: list[str]  # the window's capture files
     labels: list[str]  # the label files collected from its start until the label delay
     folders: int  # variant folders under --capture (0: no capture layout)
     endpoint: str | None
+    roots: tuple[str, ...] = ()  # those folders
 
 
-def _files(options: Options, log: Callable[[str], None]) -> _Files:
-    capture_store = _store(options.capture, options)
+def list_files(
+    options: Options, log: Callable[[str], None] = _log, share: bool = False
+) -> WindowFiles:
+    """``share``: --capture is a shard's download, which may be absent when it got no file."""
+    capture_store = store_for(options.capture, options)
     found = find_roots(capture_store, options.capture, options.endpoint_name)
     if not found.roots:
-        if isinstance(capture_store, LocalStore) and not Path(options.capture).is_dir():
+        missing = isinstance(capture_store, LocalStore) and not Path(options.capture).is_dir()
+        if missing and not share:
             raise CaptureNotFoundError(f"--capture {options.capture}: no such folder")
         log(f"no capture layout (<endpoint>/<variant>/yyyy/...) under {options.capture}")
     if options.endpoint_name is None and len(found.endpoints) > 1:
@@ -336,10 +501,10 @@ def _files(options: Options, log: Callable[[str], None]) -> _Files:
             f"--capture {options.capture} holds several endpoints "
             f"({', '.join(found.endpoints)}); pass --endpoint-name"
         )
-    label_store = _store(options.ground_truth, options)
+    label_store = store_for(options.ground_truth, options)
     if isinstance(label_store, LocalStore) and not Path(options.ground_truth).is_dir():
         raise CaptureNotFoundError(f"--ground-truth {options.ground_truth}: no such folder")
-    files = _Files(
+    files = WindowFiles(
         capture_store=capture_store,
         label_store=label_store,
         capture=window_files(capture_store, found.roots, options.start, options.end),
@@ -349,6 +514,7 @@ def _files(options: Options, log: Callable[[str], None]) -> _Files:
         ),
         folders=len(found.roots),
         endpoint=options.endpoint_name or (found.endpoints[0] if found.endpoints else None),
+        roots=found.roots,
     )
     log(
         f"window {options.start:%Y-%m-%dT%H:%M:%SZ} .. {options.end:%Y-%m-%dT%H:%M:%SZ}: "
@@ -376,7 +542,7 @@ def _check_facets(facets: tuple[bias.Facet, ...], model: baselines.Baseline) -> 
                 ) from None
 
 
-def _stream(
+def stream(
     store: Store,
     files: list[str],
     add: Callable[[bytes], None],
@@ -415,7 +581,7 @@ def _bias(
     return drift, "measured"
 
 
-def _store(location: str, options: Options) -> Store:
+def store_for(location: str, options: Options) -> Store:
     if not uri.is_s3(location):
         return LocalStore()
     return S3Store(s3_client(options.region, options.endpoint_url))
@@ -489,13 +655,22 @@ def main(argv: list[str] | None = None, progress: RecordsHook | None = None) -> 
 
     try:
         options = parse_options(argv)
-        report = execute(options, progress=progress)
+        if options.list_to is not None or options.summary_to is not None:
+            from monitoring import quality_shards  # it imports this module
+
+            done = quality_shards.execute_step(options)
+            if done is None:
+                return EXIT_OK
+            report = done
+        else:
+            report = execute(options, progress=progress)
     except (
         UsageError,
         baselines.BaselineError,
         evaluations.EvaluationError,
         CaptureNotFoundError,
         uri.UriError,
+        ShardError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -121,6 +121,13 @@ def quality_command(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Put the metrics to CloudWatch.")
     ] = False,
+    shards: Annotated[
+        int,
+        typer.Option(
+            help="Read the window in N processes (1-100), each joining its share of the "
+            "capture files with all the labels, then merge: the same report as one pass.",
+        ),
+    ] = 1,
     profile: ProfileOption = None,
     region: RegionOption = None,
     endpoint_url: EndpointUrlOption = None,
@@ -155,7 +162,7 @@ def quality_command(
         "--output", output or LOCAL_OUTPUT, "--window-hours", str(window_hours),
         "--label-delay-hours", str(label_delay_hours), "--alpha", str(alpha),
         "--min-drop", str(min_drop), "--min-labels", str(min_labels),
-        "--publish" if publish else "--no-publish",
+        "--publish" if publish else "--no-publish", "--shards", str(shards),
     ]  # fmt: skip
     for flag, values in (("--metric", metric), ("--facet", facet), ("--bias-limit", bias_limit)):
         for value in values or ():
