@@ -7,6 +7,9 @@ then ``transform_fn(model, body, content_type, accept)`` per request:
   gunicorn (``SAGEMAKER_SERVING_MODULE=sagemaker_sklearn_container.serving:main``);
 - multi-model endpoints: sagemaker-inference's ``Transformer`` behind Multi Model Server.
 
+In a batch transform job (MLOPS_BAD_ROWS set in the container, see "batch mode" below)
+``transform_fn`` answers each mini-batch line by line instead (``transform_batch``).
+
 ``transform_fn`` is ``parse_input`` -> ``predict`` -> ``render_output``; the local server
 calls the same chain through ``transform``. The handler offers ``transform_fn`` rather than
 ``input_fn``/``predict_fn``/``output_fn`` because only a returned value reaches the caller
@@ -162,6 +165,7 @@ def model_fn(model_dir: str) -> ServingModel:
             f"{manifest['model']['sha256']}; refusing to load it"
         )
     _check_sklearn(manifest)
+    bad_rows_mode()  # a transform job's MLOPS_BAD_ROWS: refuse a wrong one before serving
     features = manifest["features"]
     categorical = tuple(features["categorical"])
     numeric = tuple(features["numeric"])
@@ -824,6 +828,9 @@ def transform_fn(
 ) -> Any:
     """The serving toolkits' per-request entry: ``(body, content type)``, or a refusal."""
     try:
+        mode = bad_rows_mode()
+        if mode is not None:
+            return transform_batch(model, body, content_type, accept, mode)
         return transform(model, body, content_type, accept)
     except RequestError as error:
         return _refusal(error)
@@ -841,6 +848,330 @@ def _refusal(error: RequestError) -> Any:
     if flask is None or not flask.has_request_context():
         raise error
     return flask.Response(error.message + "\n", status=error.status_code, mimetype="text/plain")
+
+
+# --- batch mode (batch transform) -----------------------------------------------------------
+# A transform job sets MLOPS_BAD_ROWS in this container (CreateTransformJob Environment); the
+# handler then takes the mini-batches SageMaker sends with SplitType Line and BatchStrategy
+# MultiRecord (one record per line, the id already dropped by InputFilter) and answers one
+# line per record, so JoinSource "Input" can pair every answer with its input row. The
+# formats, reasons and policies are inference/batch_contract.py's (this file ships alone as
+# code/inference.py, so it repeats them; tests/test_batch_contract.py holds them equal).
+
+BAD_ROWS_ENV = "MLOPS_BAD_ROWS"
+BAD_ROWS_MODES = ("fail", "errors")
+JSON_LINES = "application/jsonlines"
+BATCH_CONTENT_TYPES = (CSV, JSON_LINES)
+EMPTY_LINE, NOT_UTF8, BAD_CSV = "empty_line", "not_utf8", "bad_csv"
+WRONG_COLUMN_COUNT, BAD_JSON, BAD_SHAPE = "wrong_column_count", "bad_json", "bad_shape"
+UNKNOWN_COLUMN, MISSING_COLUMN = "unknown_column", "missing_column"
+MISSING_VALUE, NOT_A_NUMBER, NOT_FINITE, NOT_TEXT = (
+    "missing_value", "not_a_number", "not_finite", "not_text")  # fmt: skip
+BATCH_REASONS = (EMPTY_LINE, NOT_UTF8, BAD_CSV, WRONG_COLUMN_COUNT, BAD_JSON, BAD_SHAPE,
+                 UNKNOWN_COLUMN, MISSING_COLUMN, MISSING_VALUE, NOT_A_NUMBER, NOT_FINITE,
+                 NOT_TEXT)  # fmt: skip
+DETAIL_CHARS = 200
+
+
+def bad_rows_mode() -> str | None:
+    """``fail`` or ``errors`` when a transform job set MLOPS_BAD_ROWS; None on an endpoint."""
+    value = os.environ.get(BAD_ROWS_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value not in BAD_ROWS_MODES:
+        raise ModelLoadError(
+            f"{BAD_ROWS_ENV}={value!r} is not one of {', '.join(BAD_ROWS_MODES)}; "
+            "fix the transform job's Environment"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """A mini-batch after checking: the good lines' features, and each bad line's reason."""
+
+    count: int
+    good: np.ndarray  # indexes of the lines in ``features``, ascending
+    features: pd.DataFrame  # in feature order
+    problems: dict[int, tuple[str, str]]  # line index -> (reason, detail)
+
+
+def transform_batch(
+    model: ServingModel,
+    body: bytes | bytearray | str,
+    content_type: str | None,
+    accept: str | None,
+    bad_rows: str,
+) -> tuple[str, str]:
+    """One mini-batch: one answer line per input line (``errors``), or a refusal naming the
+    first bad line (``fail``)."""
+    media_type = _media_type(content_type)
+    if media_type not in BATCH_CONTENT_TYPES:
+        raise RequestError(
+            415,
+            f"Content-Type {content_type or '(missing)'} is not supported by a batch "
+            f"transform; use {' or '.join(BATCH_CONTENT_TYPES)}",
+        )
+    answer = _media_type(accept)
+    # JSON too: the image's worker puts its default Accept (application/json) on a request
+    # without one. The answer is always in the input's format, which the join needs.
+    if answer not in ("", "*/*", JSON, media_type):
+        raise RequestError(
+            406, f"Accept {accept} is not supported for {media_type} input; use {media_type}"
+        )
+    rows = check_batch(batch_lines(body), media_type, model)
+    if bad_rows == "fail" and rows.problems:
+        line = min(rows.problems)
+        reason, detail = rows.problems[line]
+        raise RequestError(
+            400,
+            f"line {line + 1} of the mini-batch: {detail} ({reason}); "
+            f"{BAD_ROWS_ENV}=fail refuses the mini-batch",
+        )
+    positive = model.pipeline.predict_proba(rows.features)[:, 1] if len(rows.good) else np.empty(0)
+    render = _render_csv_lines if media_type == CSV else _render_json_lines
+    return render(rows, Prediction(positive, model)), media_type
+
+
+def batch_lines(body: bytes | bytearray | str) -> list[str | None]:
+    """The mini-batch's records, one per line (None: not UTF-8); a final newline ends the
+    last record rather than starting an empty one."""
+    if isinstance(body, bytes | bytearray):
+        try:
+            text: str | None = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            raw = bytes(body).split(b"\n")
+            if raw and raw[-1] == b"":
+                raw.pop()
+            return [_decoded(line.removesuffix(b"\r")) for line in raw]
+    else:
+        text = body
+    lines: list[str | None] = list(text.lstrip("\ufeff").split("\n"))
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, line in enumerate(lines):
+        assert line is not None
+        if line.endswith("\r"):
+            lines[i] = line = line[:-1]
+        if REPLACEMENT_CHARACTER in line and isinstance(body, str):
+            lines[i] = None  # the Flask worker's stand-in for bytes that were not UTF-8
+    return lines
+
+
+def _decoded(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def check_batch(lines: list[str | None], media_type: str, model: ServingModel) -> BatchRows:
+    if media_type == CSV and (frame := _clean_csv_batch(lines, model)) is not None:
+        return BatchRows(len(lines), np.arange(len(lines)), frame, {})
+    problems: dict[int, tuple[str, str]] = {}
+    good: list[int] = []
+    cells: list[Any] = []
+    reader = _csv_cells if media_type == CSV else _json_cells
+    for index, line in enumerate(lines):
+        if line is None:
+            problems[index] = (NOT_UTF8, "the line is not UTF-8 text")
+        elif not line.strip():
+            problems[index] = (EMPTY_LINE, "the line has no values")
+        else:
+            found = reader(line, model)
+            if isinstance(found, tuple):
+                problems[index] = found
+            else:
+                good.append(index)
+                cells.append(found)
+    columns: dict[str, np.ndarray] = {}
+    valid = np.ones(len(good), dtype=bool)
+    by_column = list(zip(*cells, strict=True)) if cells else [() for _ in model.feature_order]
+    for name, values in zip(model.feature_order, by_column, strict=True):
+        if name in model.categorical:
+            columns[name] = _batch_text(name, values, valid, problems, good)
+        else:
+            columns[name] = _batch_numbers(name, values, valid, problems, good)
+    kept = np.asarray(good, dtype=np.int64)[valid]
+    frame = pd.DataFrame({name: column[valid] for name, column in columns.items()})
+    return BatchRows(len(lines), kept, frame, problems)
+
+
+def _clean_csv_batch(lines: list[str | None], model: ServingModel) -> pd.DataFrame | None:
+    """The features of a mini-batch without a bad line, parsed by pandas in C as the
+    endpoint parses CSV; None when any line may be bad, for the line-by-line checks to name.
+    (pandas skips blank lines and pads short rows with NaN: both fail a check below.)"""
+    if not lines or any(line is None or '"' in line for line in lines):
+        return None
+    text = "\n".join(lines)  # type: ignore[arg-type]  # no None, checked above
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), header=None, names=list(model.feature_order), na_filter=False,
+            skipinitialspace=True, dtype=dict.fromkeys(model.categorical, str),
+        )  # fmt: skip
+    except (pd.errors.ParserError, ValueError):
+        return None
+    if len(frame) != len(lines):
+        return None
+    for name in model.feature_order:
+        values = frame[name].to_numpy()
+        if name in model.categorical:
+            if pd.api.types.infer_dtype(values, skipna=False) != "string" or (values == "").any():
+                return None
+        elif values.dtype.kind not in "iuf" or not np.isfinite(values).all():
+            return None
+    return frame
+
+
+def _csv_cells(line: str, model: ServingModel) -> list[str] | tuple[str, str]:
+    if '"' in line:
+        try:
+            cells = next(csv.reader([line], skipinitialspace=True))
+        except csv.Error as exc:
+            return BAD_CSV, f"the line is not valid CSV: {exc}"
+    else:
+        cells = line.split(",")
+        if " " in line:  # as the endpoint's CSV reader (skipinitialspace)
+            cells = [cell.lstrip(" ") for cell in cells]
+    width = len(model.feature_order)
+    if len(cells) != width:
+        return WRONG_COLUMN_COUNT, f"the line has {len(cells)} values; the model takes {width}"
+    return cells
+
+
+def _json_cells(line: str, model: ServingModel) -> list[Any] | tuple[str, str]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return BAD_JSON, f"the line is not JSON: {exc.msg} at column {exc.colno}"
+    except (ValueError, RecursionError):
+        return BAD_JSON, "the line is not JSON (an integer too long, or nested too deep)"
+    if not isinstance(record, dict):
+        return BAD_SHAPE, f"expected a JSON object of feature values, got {_shown(record)}"
+    if len(record) != len(model.feature_order) or not all(
+        name in record for name in model.feature_order
+    ):
+        known = set(model.feature_order)
+        unknown = [str(key) for key in record if key not in known]
+        if unknown:
+            return UNKNOWN_COLUMN, f"unknown column(s) {_shown(', '.join(unknown))}"
+        missing = [name for name in model.feature_order if name not in record]
+        return MISSING_COLUMN, f"missing column(s) {', '.join(missing)}"
+    return [record[name] for name in model.feature_order]
+
+
+def _batch_text(
+    name: str,
+    values: tuple[Any, ...],
+    valid: np.ndarray,
+    problems: dict[int, tuple[str, str]],
+    lines: list[int],
+) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    ok = np.fromiter((isinstance(v, str) and v != "" for v in values), bool, len(values))
+    for row in np.flatnonzero(~ok & valid):
+        value = values[row]
+        if value is None or value == "":
+            problem = (MISSING_VALUE, f"column {name} is empty")
+        else:
+            problem = (NOT_TEXT, f"column {name}: expected text, got {_shown(value)}")
+        problems[lines[row]] = problem
+    valid &= ok
+    return column
+
+
+def _batch_numbers(
+    name: str,
+    values: tuple[Any, ...],
+    valid: np.ndarray,
+    problems: dict[int, tuple[str, str]],
+    lines: list[int],
+) -> np.ndarray:
+    try:
+        if values and isinstance(values[0], str):
+            # Text from CSV, converted in C; anything unparsable falls to the loop below.
+            numbers = np.array(values, dtype=np.str_).astype(np.float64)
+        else:
+            numbers = _json_numbers(values)
+        ok = np.isfinite(numbers)
+    except (ValueError, TypeError, OverflowError):
+        numbers = np.full(len(values), np.nan)
+        ok = np.zeros(len(values), dtype=bool)
+        for at, value in enumerate(values):
+            number = _batch_number(value)
+            if number is not None:
+                numbers[at], ok[at] = number, math.isfinite(number)
+    for row in np.flatnonzero(~ok & valid):
+        problems[lines[row]] = _number_problem(name, values[row])
+    valid &= ok
+    return numbers
+
+
+def _json_numbers(values: tuple[Any, ...]) -> np.ndarray:
+    if not all(type(v) is int or type(v) is float for v in values):
+        raise TypeError("not all numbers")  # strings, nulls, booleans: the slow path
+    return np.array(values, dtype=np.float64)
+
+
+def _batch_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _number_problem(name: str, value: Any) -> tuple[str, str]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return MISSING_VALUE, f"column {name} is empty"
+    number = _batch_number(value)
+    if number is None:
+        return NOT_A_NUMBER, f"column {name}: {_shown(value)} is not a number"
+    return NOT_FINITE, f"column {name}: {number} is not a finite number"
+
+
+def _safe_detail(text: str) -> str:
+    """A detail fit for the CSV error column: no delimiter, quote or line break."""
+    cleaned = text.replace(",", ";").replace('"', "'").replace("\r", " ").replace("\n", " ")
+    return cleaned[:DETAIL_CHARS]
+
+
+def _render_csv_lines(rows: BatchRows, prediction: Prediction) -> str:
+    positive = prediction.positive_probability.tolist()
+    labels = prediction.labels.tolist()
+    scored = [f"{label},{1 - p:.6f},{p:.6f},," for label, p in zip(labels, positive, strict=True)]
+    if not rows.problems:
+        return "\n".join(scored) + "\n" if scored else ""
+    out = [""] * rows.count
+    for index, line in zip(rows.good.tolist(), scored, strict=True):
+        out[index] = line
+    for index, (reason, detail) in rows.problems.items():
+        out[index] = f",,,{reason},{_safe_detail(detail)}"
+    return "\n".join(out) + "\n"
+
+
+def _render_json_lines(rows: BatchRows, prediction: Prediction) -> str:
+    model = prediction.model
+    negative, positive_key = json.dumps(model.negative_label), json.dumps(model.positive_label)
+    label_json = {model.negative_label: negative, model.positive_label: positive_key}
+    scored = [
+        f'{{"label":{label_json[label]},"probabilities":'
+        f'{{{negative}:{1 - p:.6f},{positive_key}:{p:.6f}}},"error":null}}'
+        for label, p in zip(
+            prediction.labels.tolist(), prediction.positive_probability.tolist(), strict=True
+        )
+    ]
+    out = [""] * rows.count
+    for index, line in zip(rows.good.tolist(), scored, strict=True):
+        out[index] = line
+    for index, (reason, detail) in rows.problems.items():
+        problem = {"label": None, "probabilities": None, "error": reason, "detail": detail}
+        out[index] = json.dumps(problem)
+    return "\n".join(out) + "\n" if out else ""
 
 
 # --- the multi-model Transformer's own decoding ------------------------------------------

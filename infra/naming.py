@@ -51,6 +51,14 @@ class CapturePrefix(enum.StrEnum):
     MONITORING = "monitoring/"
 
 
+# Batch inference (`<prefix>-batch`): inputs under the data bucket, each run's outputs under
+# the artifacts bucket, batch capture manifests under the capture bucket. Not members of the
+# prefix enums above: those enums grant the execution role writes wherever they point.
+BATCH_INPUT_PREFIX = "batch/input/"
+BATCH_OUTPUT_PREFIX = "batch/output/"
+BATCH_CAPTURE_PREFIX = "batchcapture/"
+
+
 class Variant(enum.StrEnum):
     """Endpoint variant names; autoscaling and alarms address the variant by name."""
 
@@ -207,6 +215,25 @@ class Naming:
     @property
     def quality_alarm(self) -> str:
         return f"{self.endpoint}-{QUALITY_ALARM}"
+
+    @property
+    def batch_pipeline(self) -> str:
+        return f"{self.prefix}-batch"
+
+    @property
+    def batch_schedule(self) -> str:
+        return f"{self.prefix}-batch"
+
+    def batch_input_uri(self, data_bucket: str) -> str:
+        return f"s3://{data_bucket}/{BATCH_INPUT_PREFIX}"
+
+    def batch_output_uri(self, artifacts_bucket: str) -> str:
+        """Each run writes below <this>/<execution id>/ (pipelines/batch_pipeline.py)."""
+        return f"s3://{artifacts_bucket}/{BATCH_OUTPUT_PREFIX}"
+
+    def batch_capture_uri(self, capture_bucket: str) -> str:
+        """DataCaptureConfig's DestinationS3Uri: SageMaker adds input/ and output/ below."""
+        return f"s3://{capture_bucket}/{BATCH_CAPTURE_PREFIX}{self.batch_pipeline}"
 
     @property
     def model_card_prefix(self) -> str:

@@ -13,6 +13,7 @@ from typer.core import TyperOption
 
 from mlops.commands import (
     attribution,
+    batch,
     demo,
     drift,
     label,
@@ -113,6 +114,7 @@ app.command("drift")(drift.drift_command)
 app.command("quality")(quality.quality_command)
 app.command("attribution")(attribution.attribution_command)
 app.command("label")(label.label_command)
+app.command("batch")(batch.batch_command)
 app.command()(demo.demo)
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(stacks.app, name="stack")

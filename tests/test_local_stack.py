@@ -89,7 +89,7 @@ def _created(stood_up: dict, kind: str) -> list[str]:
 def test_local_up_creates_the_stack_from_its_plan(stood_up: dict, endpoint: str) -> None:
     assert len(_created(stood_up, "Bucket")) == 4
     assert len(_created(stood_up, "Key")) == 1
-    assert len(_created(stood_up, "Pipeline")) == 3  # training, drift and quality
+    assert len(_created(stood_up, "Pipeline")) == 4  # training, drift, quality and batch
     # 5XX, 4XX, p99, CPU, memory; drift, drift-silent, attribution-drift; quality and
     # quality-silent (no bias-drift alarm: this copy of the stack sets no bias limits)
     names = {name.removeprefix("monitoring-") for name in _created(stood_up, "MetricAlarm")}

@@ -432,13 +432,13 @@ def test_unknown_step_arguments_and_step_types_are_refused(
     document = _definition(checked("prod"))
     _step(document, "Train")["Arguments"]["TrainingJobName"] = "named-twice"
     _step(document, "Evaluate")["Arguments"]["Bogus"] = True
-    document["Steps"].append({"Name": "Score", "Type": "Transform", "Arguments": {}})
+    document["Steps"].append({"Name": "Score", "Type": "Lambda", "Arguments": {}})
     assert _step_problems(document, "Train") == []  # Pipelines names it; giving one is allowed
     assert _step_problems(document, "Evaluate") == [
         "Bogus: unknown member: CreateProcessingJobRequest has no member 'Bogus'"
     ]
     assert _step_problems(document, "Score") == [
-        "Type: step type: no job API is mapped for 'Transform' steps"
+        "Type: step type: no job API is mapped for 'Lambda' steps"
     ]
 
 

@@ -25,6 +25,11 @@ HANDLER_SOURCE = PACKAGE_DIR.parent / "inference" / "handler.py"
 HANDLER_MEMBER = "inference/handler.py"
 # The monitoring jobs run from the same bundle (bundle_runner.py drift.py ...).
 MONITORING_DIR = PACKAGE_DIR.parent / "monitoring"
+# The batch split job (bundle_runner.py batch_split.py ...) and the contract it shares with
+# monitoring/batch_capture.py.
+BATCH_SOURCES = tuple(
+    HANDLER_SOURCE.parent / name for name in ("batch_contract.py", "batch_split.py")
+)
 # SageMaker's scikit-learn container image tag, and the scikit-learn inside it. Models are
 # trained with exactly this scikit-learn (pinned in pyproject) so they load in the image.
 FRAMEWORK_VERSION = "1.9-0"
@@ -39,6 +44,7 @@ ENTRY_POINTS = {
     "drift.py": "monitoring.drift",
     "attribution.py": "monitoring.attribution",
     "quality.py": "monitoring.quality",
+    "batch_split.py": "inference.batch_split",
 }
 
 LAUNCHER = '''"""SageMaker entry point: runs {module} with the arguments SageMaker passes."""
@@ -55,7 +61,8 @@ runpy.run_module("{module}", run_name="__main__", alter_sys=True)
 
 def bundle_sources() -> tuple[Path, ...]:
     """The files and folders whose content the bundle carries (wheels aside)."""
-    return (PACKAGE_DIR, MONITORING_DIR, HANDLER_SOURCE, HANDLER_SOURCE.parent / "__init__.py")
+    return (PACKAGE_DIR, MONITORING_DIR, HANDLER_SOURCE, HANDLER_SOURCE.parent / "__init__.py",
+            *BATCH_SOURCES)  # fmt: skip
 
 
 class FrameworkMismatchError(RuntimeError):
@@ -93,6 +100,8 @@ def bundle_entries(wheelhouse: Path | None = None) -> dict[str, bytes]:
             entries[f"monitoring/{path.relative_to(MONITORING_DIR).as_posix()}"] = path.read_bytes()
     entries[HANDLER_MEMBER] = HANDLER_SOURCE.read_bytes()
     entries["inference/__init__.py"] = (HANDLER_SOURCE.parent / "__init__.py").read_bytes()
+    for path in BATCH_SOURCES:
+        entries[f"inference/{path.name}"] = path.read_bytes()
     if wheelhouse is not None:
         wheels = sorted(wheelhouse.glob("*.whl"))
         if not wheels:

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.alert_topic import AlertTopic, AlertTopicArgs
+from infra.components.batch_pipeline import BatchPipeline, BatchPipelineArgs
 from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.location import StackLocation
@@ -46,6 +47,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
     alerts: AlertTopic
     serving: ModelEndpoint | None
     monitoring: EndpointMonitoring | None
+    batch: BatchPipeline | None
 
     def __init__(
         self, name: str, args: MlopsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
@@ -142,6 +144,27 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # Batch scores the served version, in its own pipeline (infra/components/batch_pipeline.py).
+        batch = None
+        if settings.batch.enabled and model is not None:
+            batch = BatchPipeline(
+                "batch",
+                BatchPipelineArgs(
+                    settings=settings,
+                    where=where,
+                    execution_role_arn=role.arn,
+                    execution_role_name=role.role.name,
+                    code=code,
+                    registry=registry,
+                ),
+                # A packageVersion names a package of this stack's registry.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[training.model_package_group]),
+            )
+        elif settings.batch.enabled:
+            pulumi.log.warn(
+                "mlops:batch is enabled but serving.model is not set: no batch pipeline"
+            )
+
         self.registry_policy = None
         if consumers:
             group = training.model_package_group
@@ -155,6 +178,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
             )
         self.storage, self.execution_role, self.training = storage, role, training
         self.alerts, self.serving, self.monitoring = alerts, serving, monitoring
+        self.batch = batch
         self.outputs = _outputs(self, settings, code)
         self.register_outputs(self.outputs)
 
@@ -191,6 +215,8 @@ def _outputs(
         if monitoring.quality_pipeline is not None:
             outputs["qualityPipelineName"] = monitoring.quality_pipeline.pipeline_name
             outputs["qualityAlarmName"] = monitoring.alarms[QUALITY_ALARM].name
+    if env.batch is not None:
+        outputs["batchPipelineName"] = env.batch.pipeline.pipeline_name
     if training.baseline_job is not None:
         outputs["baselineTrainingJobName"] = training.baseline_job.training_job_name
     return outputs
