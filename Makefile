@@ -18,7 +18,7 @@ CONTAINER_VENV := .venv-container
 CONTAINER_STAMP := $(CONTAINER_VENV)/.installed
 CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
-.PHONY: demo plan train serve bench bench-overload bench-drift bench-quality bench-attribution bench-false-alarms wheelhouse container-env test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-overload bench-drift bench-quality bench-attribution bench-false-alarms bench-tuning bench-batch bench-sharding bench-quality-shards wheelhouse container-env test lint typecheck unit lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ bench: $(STAMP)
 bench-overload: $(STAMP)
 	$(BIN)/python -m benchmarks.overload --json build/bench/overload.json
 
-## bench-drift: drift job on 1,000,000 capture records, against evidently's drift preset; ~4 minutes
+## bench-drift: drift job on 1,000,000 capture records (fast and plain-json parsing), against evidently's drift preset; ~12 minutes
 bench-drift: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python -m benchmarks.drift --json build/bench/drift.json
@@ -88,6 +88,22 @@ bench-attribution: $(STAMP)
 ## bench-false-alarms: each monitor on 30 unchanged windows of 200, 1,000 and 5,000 records, and injected shifts; ~2 minutes
 bench-false-alarms: $(STAMP)
 	$(BIN)/python -m benchmarks.false_alarms --json build/bench/false_alarms.json
+
+## bench-tuning: local Bayesian search, 30 trials x 3 seeds, validation and test AUC against the defaults; ~5 minutes
+bench-tuning: $(STAMP)
+	$(BIN)/python -m benchmarks.tuning --json build/bench/tuning.json
+
+## bench-batch: local batch transform of 1,000,000 rows, against the model's predict_proba floor; ~5 minutes
+bench-batch: $(STAMP)
+	$(BIN)/python -m benchmarks.batch --json build/bench/batch.json
+
+## bench-sharding: drift job on 4,000,000 capture records in 1, 2 and 4 shards, against one pass; ~20 minutes
+bench-sharding: $(STAMP)
+	$(BIN)/python -m benchmarks.sharding --json build/bench/sharding.json
+
+## bench-quality-shards: quality job on 1,000,000 predictions in 1 and 2 shards, against one pass; ~10 minutes
+bench-quality-shards: $(STAMP)
+	$(BIN)/python -m benchmarks.quality --skip-evidently --shards 1,2 --json build/bench/quality-shards.json
 
 ## wheelhouse: wheels that network-isolated SageMaker jobs install pandera from (Python 3.12)
 wheelhouse: $(WHEELS)
@@ -111,7 +127,7 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects no tests; make treats that as a failure, as it should.
 unit: $(STAMP) $(WHEELS) $(CONTAINER_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto
 
 ## lock: re-pin constraints.txt from a fresh resolve of pyproject.toml
 lock:

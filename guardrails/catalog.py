@@ -34,8 +34,9 @@ _ENVIRONMENT = Param(
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "encryption-at-rest",
-        "S3 buckets default to SSE-KMS; SNS topics, training jobs, pipeline jobs (volumes and "
-        "outputs), endpoint configurations (captured data and instance volumes) and schedules "
+        "S3 buckets default to SSE-KMS; SNS topics, training jobs, pipeline jobs (volumes, "
+        "outputs, batch capture), endpoint configurations (captured data and instance volumes) "
+        "and schedules "
         "use a KMS key.",
         Level.MANDATORY,
         resource_validators=(
@@ -59,14 +60,15 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     ),
     Guardrail(
         "network-isolation",
-        "SageMaker models, training jobs and pipeline jobs set network isolation; a model "
+        "SageMaker models, training jobs and pipeline jobs set network isolation, and so do "
+        "the models of pipeline transform steps; a model "
         "served only by serverless variants is exempt (serverless does not support it), and "
         "so are the pipeline steps that must reach AWS (networkAccessSteps: the monitoring "
         "jobs, which list S3, read the registry and publish metrics, and the model-card step, "
         "which calls CreateModelCard).",
         Level.MANDATORY,
         resource_validators=(isolation.validate_training_job, pipeline_jobs.validate_isolation),
-        stack_validators=(isolation.validate_models,),
+        stack_validators=(isolation.validate_models, isolation.validate_transform_models),
         params={
             "exemptServerless": Param(
                 {"type": "boolean", "description": "Exempt models served only serverless."},

@@ -6,7 +6,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardrails.encryption import ENDPOINT_CONFIG, TRAINING_JOB
-from guardrails.model import UNKNOWN, Context, Finding, Resource, as_list, linked, subject
+from guardrails.model import (
+    UNKNOWN,
+    Context,
+    Finding,
+    Resource,
+    as_document,
+    as_list,
+    known,
+    linked,
+    subject,
+)
+from guardrails.pipeline_jobs import PIPELINE, transform_requests
 
 MODEL = "aws:sagemaker/model:Model"
 
@@ -69,4 +80,53 @@ def validate_models(resources: Sequence[Resource], params: Mapping[str, Any]) ->
                 "(only a model served solely by serverless variants is exempt)",
             )
         )
+    return findings
+
+
+def validate_transform_models(
+    resources: Sequence[Resource], params: Mapping[str, Any]
+) -> list[Finding]:
+    """A pipeline's transform step runs a model's container on the batch data: the model
+    must be one the stack declares, network-isolated (no serverless exemption applies)."""
+    models = [r for r in resources if r.type == MODEL]
+    findings: list[Finding] = []
+    for pipeline in (r for r in resources if r.type == PIPELINE):
+        definition = as_document(pipeline.props.get("pipelineDefinition"))
+        if definition is None:
+            continue
+        for step, arguments in transform_requests(definition):
+            probe = Resource(
+                pipeline.urn,
+                pipeline.type,
+                pipeline.name,
+                {"modelName": arguments.get("ModelName")},
+                dependencies=pipeline.dependencies,
+                property_dependencies={
+                    "modelName": pipeline.property_dependencies.get("pipelineDefinition", ())
+                },
+            )
+            where = f"{subject(pipeline.type, pipeline.name)}: step {step.get('Name')}"
+            used = linked(probe, "modelName", models, "name")
+            # An auto-named model's name is unknown until apply: with no recorded dependency
+            # to follow, it may be the one (validate_models still checks every model).
+            unnamed = any(not known(m.props.get("name")) for m in models)
+            if not used and not unnamed:
+                findings.append(
+                    Finding(
+                        pipeline.urn,
+                        pipeline.name,
+                        f"{where}: transforms with model {arguments.get('ModelName')!r}, which "
+                        "the stack does not declare, so its network isolation cannot be checked",
+                    )
+                )
+            findings += [
+                Finding(
+                    pipeline.urn,
+                    pipeline.name,
+                    f"{where}: its model {model.name} must set enableNetworkIsolation true "
+                    "(a transform job runs the model's container on the batch data)",
+                )
+                for model in used
+                if not _isolated(model.props)
+            ]
     return findings

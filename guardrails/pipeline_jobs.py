@@ -3,7 +3,10 @@
 A pipeline's processing and training steps are jobs no Pulumi resource declares, so the
 rules the kit applies to its own training job are read off each step of the definition
 (nested condition branches included): the stack's key on volumes and outputs, inter-container
-traffic encryption, and network isolation unless the step is one that must reach AWS.
+traffic encryption, and network isolation unless the step is one that must reach AWS. A tuning
+step's training jobs are held to a training step's rules, read off its job definition(s). A
+transform step's job keeps the stack's key on its volume, output and batch capture; its
+model's isolation is checked where the model is declared (guardrails/isolation.py).
 """
 
 from __future__ import annotations
@@ -21,9 +24,20 @@ NETWORK_ACCESS_STEPS: dict[str, str] = {
     "DetectDrift": "lists capture hour prefixes in S3, reads the registry, publishes metrics",
     "DetectAttributionDrift": "lists capture in S3, reads the registry, publishes metrics",
     "MeasureQuality": "lists capture and labels in S3, reads the registry, publishes metrics",
+    # A sharded run's first step (pipelines/shard_steps.py): with an empty window it is the
+    # whole job, so it needs what the job needs. Its Summarise* step is isolated, and its
+    # merge keeps the job's own step name.
+    "ListDriftWindow": "lists capture in S3, copies the served model's baseline, may publish",
+    "ListQualityWindow": "lists capture and labels in S3, may publish metrics",
     "PublishModelCard": "calls SageMaker's CreateModelCard",
 }
 _JOB_STEPS = ("Processing", "Training")
+TRANSFORM_STEP = "Transform"
+# CreateTransformJob fields that hold data at rest (botocore's shape names).
+TRANSFORM_KEYS = (
+    ("TransformResources.VolumeKmsKeyId", "transform volumes"),
+    ("TransformOutput.KmsKeyId", "transform output"),
+)
 
 
 def job_steps(definition: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -37,6 +51,54 @@ def job_steps(definition: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
                 yield step
             arguments = step.get("Arguments")
             if step.get("Type") == "Condition" and isinstance(arguments, Mapping):
+                yield from walk(arguments.get("IfSteps"))
+                yield from walk(arguments.get("ElseSteps"))
+
+    yield from walk(definition.get("Steps"))
+
+
+def job_requests(definition: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], str, Any]]:
+    """(step, "Processing" or "Training", the job's request) for every job a step starts.
+
+    A tuning step's jobs are training jobs: CreateHyperParameterTuningJob carries them as
+    TrainingJobDefinition or TrainingJobDefinitions, with a training job's fields.
+    """
+
+    def walk(steps: Any) -> Iterator[tuple[Mapping[str, Any], str, Any]]:
+        for step in as_list(steps):
+            if not isinstance(step, Mapping):
+                continue
+            arguments = step.get("Arguments")
+            arguments = arguments if isinstance(arguments, Mapping) else {}
+            if step.get("Type") in _JOB_STEPS:
+                yield step, str(step["Type"]), arguments
+            elif step.get("Type") == "Tuning":
+                definitions = [
+                    arguments.get("TrainingJobDefinition"),
+                    *as_list(arguments.get("TrainingJobDefinitions")),
+                ]
+                for job in definitions:
+                    if job is not None:
+                        yield step, "Training", job if isinstance(job, Mapping) else {}
+            if step.get("Type") == "Condition":
+                yield from walk(arguments.get("IfSteps"))
+                yield from walk(arguments.get("ElseSteps"))
+
+    yield from walk(definition.get("Steps"))
+
+
+def transform_requests(definition: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Any]]:
+    """(step, CreateTransformJob request) for every transform step, in branches too."""
+
+    def walk(steps: Any) -> Iterator[tuple[Mapping[str, Any], Any]]:
+        for step in as_list(steps):
+            if not isinstance(step, Mapping):
+                continue
+            arguments = step.get("Arguments")
+            arguments = arguments if isinstance(arguments, Mapping) else {}
+            if step.get("Type") == TRANSFORM_STEP:
+                yield step, arguments
+            if step.get("Type") == "Condition":
                 yield from walk(arguments.get("IfSteps"))
                 yield from walk(arguments.get("ElseSteps"))
 
@@ -59,9 +121,8 @@ def validate_encryption_at_rest(
     if definition is None:
         return []
     found = []
-    for step in job_steps(definition):
-        arguments = step.get("Arguments") or {}
-        if step["Type"] == "Processing":
+    for step, kind, arguments in job_requests(definition):
+        if kind == "Processing":
             required = [("ProcessingResources.ClusterConfig.VolumeKmsKeyId", "job volumes")]
             # A job without outputs writes nothing SageMaker could encrypt for it.
             if as_list(lookup(arguments, "ProcessingOutputConfig.Outputs")):
@@ -71,6 +132,16 @@ def validate_encryption_at_rest(
                 ("ResourceConfig.VolumeKmsKeyId", "job volumes"),
                 ("OutputDataConfig.KmsKeyId", "job outputs"),
             ]
+        found += [
+            f"{_where(resource_type, context, step)}: {what} must be KMS-encrypted "
+            f"({path} is not set)"
+            for path, what in required
+            if not is_set(lookup(arguments, path))
+        ]
+    for step, arguments in transform_requests(definition):
+        required = list(TRANSFORM_KEYS)
+        if isinstance(arguments.get("DataCaptureConfig"), Mapping):
+            required.append(("DataCaptureConfig.KmsKeyId", "batch capture"))
         found += [
             f"{_where(resource_type, context, step)}: {what} must be KMS-encrypted "
             f"({path} is not set)"
@@ -95,11 +166,10 @@ def validate_in_transit(
     if definition is None:
         return []
     found = []
-    for step in job_steps(definition):
-        arguments = step.get("Arguments") or {}
+    for step, kind, arguments in job_requests(definition):
         path = (
             "NetworkConfig.EnableInterContainerTrafficEncryption"
-            if step["Type"] == "Processing"
+            if kind == "Processing"
             else "EnableInterContainerTrafficEncryption"
         )
         if lookup(arguments, path) is not True:
@@ -116,13 +186,12 @@ def validate_isolation(resource_type: str, props: Mapping[str, Any], context: Co
         return []
     allowed = set(as_list(context.params.get("networkAccessSteps")))
     found = []
-    for step in job_steps(definition):
+    for step, kind, arguments in job_requests(definition):
         if step.get("Name") in allowed:
             continue
-        arguments = step.get("Arguments") or {}
         path = (
             "NetworkConfig.EnableNetworkIsolation"
-            if step["Type"] == "Processing"
+            if kind == "Processing"
             else "EnableNetworkIsolation"
         )
         if lookup(arguments, path) is not True:

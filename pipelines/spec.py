@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from training import explain
 from training.metric_names import METRIC_KEYS
 from training.paths import GIT_SHA_ENV
+from training.search_space import Range
 
 
 class Step(enum.StrEnum):
     PROCESS = "ValidateAndSplit"
     TRAIN = "Train"
+    # In place of Train when the stack tunes: a Bayesian search of training jobs.
+    TUNE = "Tune"
     EVALUATE = "Evaluate"
     CHECK = "CheckMetric"
     CHECK_BIAS = "CheckBias"
@@ -72,6 +75,8 @@ CONTENT_TYPES = ("text/csv", "application/json", "application/x-npy")
 RESPONSE_TYPES = ("application/json", "text/csv")
 SPLITS = ("train", "validation", "test")
 
+# Where training jobs write model archives, in the artifacts bucket.
+MODELS_KEY_PREFIX = "models"
 # What the evaluate step writes into its output folder (training/evaluate.py), as the
 # condition steps and the registry read it.
 EVALUATION_FILE = "evaluation.json"
@@ -136,6 +141,32 @@ def job_environment(commit: str | None) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class TuningSpec:
+    """A tuning step's search: its training jobs in all and at once, and their ranges."""
+
+    max_jobs: int
+    max_parallel_jobs: int
+    # SageMaker's TrainingJobEarlyStoppingType: "Auto" or "Off".
+    early_stopping: str
+    ranges: tuple[Range, ...]
+
+
+def objective_metric(metric_name: str) -> str:
+    """The metric a tuning job maximises: the one train.py prints for the validation split."""
+    return f"validation:{metric_name}"
+
+
+def metric_regex(metric_name: str) -> str:
+    """What picks the metric's value out of train.py's ``validation:<name>=<v>;`` lines.
+
+    train.py prints fixed-point (``:.6f``), never an exponent; the ``;`` right after the
+    digits means a value printed any other way (``1e-05``, ``nan``) matches nothing rather
+    than a wrong number.
+    """
+    return f"{objective_metric(metric_name)}=([0-9.]+);"
+
+
+@dataclass(frozen=True)
 class TrainingPipelineSpec:
     region: str
     pipeline_name: str
@@ -166,6 +197,8 @@ class TrainingPipelineSpec:
     explain_rows: int = 500
     background_rows: int = explain.DEFAULT_BACKGROUND_ROWS
     hyperparameters: dict[str, str] = field(default_factory=dict)
+    # None: one training job (the Train step); else a tuning step searches these ranges.
+    tuning: TuningSpec | None = None
 
     @property
     def metric_json_path(self) -> str:
@@ -182,4 +215,4 @@ class TrainingPipelineSpec:
 
     @property
     def models_prefix(self) -> str:
-        return f"s3://{self.artifacts_bucket}/models"
+        return f"s3://{self.artifacts_bucket}/{MODELS_KEY_PREFIX}"

@@ -5,6 +5,9 @@
                                                           |              +-> BiasLimitExceeded
                                                           +-> MetricBelowThreshold (fail)
 
+A stack that tunes has a Tune step in Train's place: a Bayesian search of training jobs, each
+configured as Train's job is; the best job's model goes on to Evaluate and RegisterModel.
+
 Every job runs the code bundle Pulumi uploaded (content-addressed URIs in the spec) on the
 managed scikit-learn image, with inter-container encryption and the stack's KMS key on
 volumes and outputs, and all but one network-isolated: PublishModelCard calls the SageMaker
@@ -23,9 +26,11 @@ from typing import Any
 
 from pipelines import processing, sdk
 from training.metric_names import METRIC_KEYS
+from training.search_space import Range
 
 with sdk.sdk_environment():
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
     from sagemaker.core.shapes import (
         MetricDefinition,
     )
@@ -41,7 +46,7 @@ with sdk.sdk_environment():
     from sagemaker.mlops.workflow.fail_step import FailStep
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
-    from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+    from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep, TuningStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train.configs import (
         Compute,
@@ -51,6 +56,7 @@ with sdk.sdk_environment():
         StoppingCondition,
     )
     from sagemaker.train.model_trainer import ModelTrainer
+    from sagemaker.train.tuner import HyperparameterTuner
 from pipelines.spec import (
     BIAS_REPORT_FILE,
     CONTENT_TYPES,
@@ -59,6 +65,7 @@ from pipelines.spec import (
     GATES_FILE,
     MODEL_CARD_FILE,
     MODEL_CARD_METADATA_KEY,
+    MODELS_KEY_PREFIX,
     PROCESSING_ROOT,
     RESPONSE_TYPES,
     SERVING_ENVIRONMENT,
@@ -68,6 +75,9 @@ from pipelines.spec import (
     Parameter,
     Step,
     TrainingPipelineSpec,
+    TuningSpec,
+    metric_regex,
+    objective_metric,
 )
 
 # The evaluation step's outputs, read back by the condition steps and the registry.
@@ -112,13 +122,17 @@ def build_pipeline(spec: TrainingPipelineSpec) -> Any:
     session = sdk.offline_session(spec.region, default_bucket=spec.artifacts_bucket)
     params = _parameters(spec)
     process = _process_step(spec, session, params)
-    train = _train_step(spec, session, params, process)
-    evaluate, reports = _evaluate_step(spec, session, params, process, train)
-    check = _check_step(spec, session, params, train, evaluate, reports)
+    model_step, model_uri = (
+        _train_step(spec, session, params, process)
+        if spec.tuning is None
+        else _tune_step(spec, spec.tuning, session, params, process)
+    )
+    evaluate, reports = _evaluate_step(spec, session, params, process, model_uri)
+    check = _check_step(spec, session, params, model_uri, evaluate, reports)
     return Pipeline(
         name=spec.pipeline_name,
         parameters=params.all(),
-        steps=[process, train, evaluate, check],
+        steps=[process, model_step, evaluate, check],
         sagemaker_session=session,
         # No automatic Experiments trial per run: it would need extra IAM for the pipeline
         # role, and lineage is already in the registry and the model manifest.
@@ -201,9 +215,9 @@ def _process_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters)
     )
 
 
-def _train_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters, process: Any) -> Any:
-
-    trainer = ModelTrainer(
+def _trainer(spec: TrainingPipelineSpec, session: Any, params: _Parameters) -> Any:
+    """The training job Train runs, and each of Tune's: isolated, encrypted, script mode."""
+    return ModelTrainer(
         training_image=spec.image_uri,
         role=spec.training_role_arn,
         sagemaker_session=session,
@@ -230,27 +244,103 @@ def _train_step(spec: TrainingPipelineSpec, session: Any, params: _Parameters, p
         },
         environment=spec.code.training_environment,
         base_job_name=spec.pipeline_name,
-    ).with_metric_definitions(
-        [
-            MetricDefinition(name=f"validation:{name}", regex=f"validation:{name}=([0-9.]+);")
-            for name in sorted(METRIC_KEYS)
-        ]
     )
-    step_args = trainer.train(
-        input_data_config=[
-            InputData(
-                channel_name=TRAINING_CODE_CHANNEL,
-                data_source=spec.code.sourcedir_uri,
-            ),
-            *(
-                InputData(channel_name=split, data_source=_output_uri(process, split))
-                for split in ("train", "validation")
-            ),
-        ]
+
+
+def _metric_definitions() -> list[tuple[str, str]]:
+    """(name, regex) of every metric train.py prints for the validation split."""
+    return [(objective_metric(name), metric_regex(name)) for name in sorted(METRIC_KEYS)]
+
+
+def _training_inputs(spec: TrainingPipelineSpec, process: Any) -> list[Any]:
+    return [
+        InputData(channel_name=TRAINING_CODE_CHANNEL, data_source=spec.code.sourcedir_uri),
+        *(
+            InputData(channel_name=split, data_source=_output_uri(process, split))
+            for split in ("train", "validation")
+        ),
+    ]
+
+
+def _train_step(
+    spec: TrainingPipelineSpec, session: Any, params: _Parameters, process: Any
+) -> tuple[Any, Any]:
+    """The Train step and its model archive's URI."""
+    trainer = _trainer(spec, session, params).with_metric_definitions(
+        [MetricDefinition(name=name, regex=regex) for name, regex in _metric_definitions()]
     )
-    return TrainingStep(
+    step_args = trainer.train(input_data_config=_training_inputs(spec, process))
+    step = TrainingStep(
         name=Step.TRAIN, step_args=step_args, description="Train the churn model (script mode)"
     )
+    return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+class _SecureTuner(HyperparameterTuner):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's tuner, its training jobs keeping the trainer's security settings.
+
+    sagemaker-train 1.27's ``HyperparameterTuner._build_training_job_definition`` copies the
+    trainer's image, role, channels, output config (with its key), instances and stopping
+    condition, but drops the volume key (Compute.volume_kms_key_id), network isolation and
+    inter-container encryption (Networking): the tuning job's training jobs would run with
+    network and a volume under an AWS-owned key. HyperParameterTrainingJobDefinition has
+    all three (botocore's CreateHyperParameterTuningJob shape); they are put back here.
+    """
+
+    def _build_training_job_definition(self, inputs: Any) -> Any:
+        definition = super()._build_training_job_definition(inputs)
+        trainer = self.model_trainer
+        definition.resource_config.volume_kms_key_id = trainer.compute.volume_kms_key_id
+        definition.enable_network_isolation = trainer.networking.enable_network_isolation
+        definition.enable_inter_container_traffic_encryption = (
+            trainer.networking.enable_inter_container_traffic_encryption
+        )
+        return definition
+
+
+def parameter_range(r: Range) -> Any:
+    """A search range as the SDK takes it: integer hyperparameters get whole numbers."""
+    if r.integer:
+        return IntegerParameter(int(r.low), int(r.high), scaling_type=str(r.scale))
+    return ContinuousParameter(r.low, r.high, scaling_type=str(r.scale))
+
+
+def _tune_step(
+    spec: TrainingPipelineSpec,
+    tuning: TuningSpec,
+    session: Any,
+    params: _Parameters,
+    process: Any,
+) -> tuple[Any, Any]:
+    """The Tune step and its best training job's model archive's URI."""
+    tuner = _SecureTuner(
+        model_trainer=_trainer(spec, session, params),
+        objective_metric_name=objective_metric(spec.metric_name),
+        objective_type="Maximize",
+        hyperparameter_ranges={r.name: parameter_range(r) for r in tuning.ranges},
+        metric_definitions=[
+            {"Name": name, "Regex": regex} for name, regex in _metric_definitions()
+        ],
+        strategy="Bayesian",
+        max_jobs=tuning.max_jobs,
+        max_parallel_jobs=tuning.max_parallel_jobs,
+        early_stopping_type=tuning.early_stopping,
+        base_tuning_job_name=spec.pipeline_name,
+    )
+    step = TuningStep(
+        name=Step.TUNE,
+        step_args=tuner.tune(inputs=_training_inputs(spec, process)),
+        description=(
+            f"Bayesian search: {tuning.max_jobs} training jobs, {tuning.max_parallel_jobs} "
+            f"at a time, maximising {objective_metric(spec.metric_name)}"
+        ),
+    )
+    # Training jobs write <S3OutputPath>/<job name>/output/model.tar.gz; index 0 of the
+    # step's TrainingJobSummaries is the best job (TuningStep.get_top_model_s3_uri).
+    model_uri = step.get_top_model_s3_uri(
+        top_k=0, s3_bucket=spec.artifacts_bucket, prefix=MODELS_KEY_PREFIX
+    )
+    return step, model_uri
 
 
 @dataclass(frozen=True)
@@ -262,7 +352,7 @@ class _Reports:
 
 
 def _evaluate_step(
-    spec: TrainingPipelineSpec, session: Any, params: _Parameters, process: Any, train: Any
+    spec: TrainingPipelineSpec, session: Any, params: _Parameters, process: Any, model_uri: Any
 ) -> tuple[Any, _Reports]:
 
     reports = _Reports(
@@ -272,11 +362,7 @@ def _evaluate_step(
     step_args = _processor(spec, session, params).run(
         code=spec.code.runner_uri,
         inputs=[
-            processing.s3_input(
-                "model",
-                train.properties.ModelArtifacts.S3ModelArtifacts,
-                f"{PROCESSING_ROOT}/model",
-            ),
+            processing.s3_input("model", model_uri, f"{PROCESSING_ROOT}/model"),
             processing.s3_input("test", _output_uri(process, "test"), f"{PROCESSING_ROOT}/test"),
             processing.bundle_input(spec.code.sourcedir_uri),
         ],
@@ -309,7 +395,7 @@ def _evaluate_step(
             "--image",
             spec.image_uri,
             "--model-artifact",
-            train.properties.ModelArtifacts.S3ModelArtifacts,
+            model_uri,
         ],
     )
     step = ProcessingStep(
@@ -327,7 +413,7 @@ def _check_step(
     spec: TrainingPipelineSpec,
     session: Any,
     params: _Parameters,
-    train: Any,
+    model_uri: Any,
     evaluate: Any,
     reports: _Reports,
 ) -> Any:
@@ -351,7 +437,7 @@ def _check_step(
     return ConditionStep(
         name=Step.CHECK,
         conditions=[ConditionGreaterThanOrEqualTo(left=metric, right=params.metric_threshold)],
-        if_steps=[_bias_step(spec, session, params, train, evaluate, reports)],
+        if_steps=[_bias_step(spec, session, params, model_uri, evaluate, reports)],
         else_steps=[fail],
     )
 
@@ -360,14 +446,14 @@ def _bias_step(
     spec: TrainingPipelineSpec,
     session: Any,
     params: _Parameters,
-    train: Any,
+    model_uri: Any,
     evaluate: Any,
     reports: _Reports,
 ) -> Any:
     violations = JsonGet(
         step_name=evaluate.name, property_file=reports.gates, json_path=BIAS_VIOLATIONS_PATH
     )
-    register = _register_step(spec, session, params, train, evaluate)
+    register = _register_step(spec, session, params, model_uri, evaluate)
     fail = FailStep(
         name=Step.FAIL_BIAS,
         error_message=Join(
@@ -394,11 +480,11 @@ def _evaluation_file(evaluate: Any, name: str) -> Any:
 
 
 def _register_step(
-    spec: TrainingPipelineSpec, session: Any, params: _Parameters, train: Any, evaluate: Any
+    spec: TrainingPipelineSpec, session: Any, params: _Parameters, model_uri: Any, evaluate: Any
 ) -> Any:
     model = ModelBuilder(
         image_uri=spec.image_uri,
-        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+        s3_model_data_url=model_uri,
         role_arn=spec.training_role_arn,
         sagemaker_session=session,
         env_vars=dict(SERVING_ENVIRONMENT),

@@ -367,6 +367,8 @@ def pipeline_requests(where: Account, pipeline: RecordedResource) -> Iterator[Si
             yield from _processing_step(where, why, pipeline_role, definition, step)
         elif kind == "Training":
             yield from _training_step(where, why, pipeline_role, definition, step)
+        elif kind == "Tuning":
+            yield from _tuning_step(where, why, pipeline_role, definition, step)
         elif kind == "RegisterModel":
             group = arguments["ModelPackageGroupName"]
             (container,) = arguments["InferenceSpecification"]["Containers"]
@@ -533,6 +535,58 @@ def _training_step(
     )
 
 
+def tuning_job_name(step: Mapping[str, Any]) -> str:
+    # Pipelines documents no name for the tuning jobs it starts; names are 1-32 characters.
+    return f"{EXECUTION_ID}-{step['Name']}-{JOB_TOKEN}"[:32].lower()
+
+
+def _tuning_step(
+    where: Account, why: str, pipeline_role: str, definition: Definition, step: Mapping[str, Any]
+) -> Iterator[Simulated]:
+    """The pipeline role starts the tuning job (the condition keys from its training job
+    definition), passes the job role and follows the search; one of its training jobs,
+    named <tuning job>-001-<token> as SageMaker names them, runs as that role."""
+    tuning_job = tuning_job_name(step)
+    job_definition = step["Arguments"]["TrainingJobDefinition"]
+    resources, output = job_definition["ResourceConfig"], job_definition["OutputDataConfig"]
+    role = job_definition["RoleArn"]
+    training_job = f"{tuning_job}-001-{JOB_TOKEN[:8]}"
+    tuning_arn = where.arn("sagemaker", f"hyper-parameter-tuning-job/{tuning_job}")
+    launch = JobLaunch(
+        action="sagemaker:CreateHyperParameterTuningJob",
+        job=training_job,
+        job_arn=tuning_arn,
+        context=_job_context(
+            volume_key=resources.get("VolumeKmsKeyId"),
+            output_key=output.get("KmsKeyId"),
+            flags=job_definition,
+            instance_type=definition.value(resources["InstanceType"]),
+            stopping=job_definition["StoppingCondition"],
+        ),
+        role_arn=role,
+        image=job_definition["AlgorithmSpecification"]["TrainingImage"],
+        log_group="TrainingJobs",
+    )
+    yield from _launch(where, why, pipeline_role, launch)
+    pipeline = where.identity(pipeline_role)
+    for action in (
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+    ):
+        yield Simulated(f"{why} (follow)", Request(pipeline_role, action, tuning_arn), pipeline)
+    identity = where.identity(role)
+    for channel in job_definition.get("InputDataConfig", []):
+        uri = definition.value(channel["DataSource"]["S3DataSource"]["S3Uri"])
+        yield from s3_read(where, f"{why}, channel {channel['ChannelName']}", role, uri, identity)
+    archive = f"{output['S3OutputPath'].rstrip('/')}/{training_job}/output/model.tar.gz"
+    definition.outputs[f"Steps.{step['Name']}.TrainingJobSummaries[0].TrainingJobName"] = (
+        training_job
+    )
+    yield from s3_write(
+        where, f"{why}, model", role, archive, identity, kms_key_id=output.get("KmsKeyId")
+    )
+
+
 def _option(arguments: list[Any], name: str, definition: Definition) -> str | None:
     if name not in arguments:
         return None
@@ -557,14 +611,26 @@ def _container_requests(
     registry record, archive and reports, its metrics, and the model card."""
     identity = where.identity(role)
     script = str(arguments[0]) if arguments else ""
+    # A sharded job's summarise step reads only what SageMaker downloaded for it (local
+    # /opt/ml/processing paths): only s3:// arguments are the job's own calls.
     for flag, what in (("--capture", "captured traffic"), ("--ground-truth", "labels")):
         prefix = _option(arguments, flag, definition)
-        if prefix:
+        if prefix and prefix.startswith("s3://"):
             yield from s3_read(
                 where, f"{why}, {what}", role, f"{prefix.rstrip('/')}/{SAMPLE_HOUR}/", identity
             )
+    listed = _option(arguments, "--list-to", definition)
+    if listed and listed.startswith("s3://"):  # the manifest, window.json and baseline copy
+        yield from s3_write(
+            where, f"{why}, window listing", role, listed, identity, kms_key_id=None
+        )
+    merged = _option(arguments, "--merge-from", definition)
+    if merged and merged.startswith("s3://"):
+        yield from s3_read(
+            where, f"{why}, shard summaries", role, f"{merged.rstrip('/')}/", identity
+        )
     baseline = _option(arguments, "--baseline", definition)
-    if baseline:
+    if baseline and baseline.startswith("arn:"):
         sections, loads_model = _SERVED_MODEL_READS[script]
         yield Simulated(
             f"{why}, baseline record",

@@ -59,6 +59,13 @@ def test_accounts_sharing_a_registry_and_another_program_are_allowed_too() -> No
         assert not denied, "\n".join(denied)
 
 
+CREATE_ACTIONS = {
+    "Processing": "sagemaker:CreateProcessingJob",
+    "Training": "sagemaker:CreateTrainingJob",
+    "Tuning": "sagemaker:CreateHyperParameterTuningJob",
+}
+
+
 def _requests(simulated: list[Simulated], action: str, why: str = "") -> list[Simulated]:
     return [s for s in simulated if s.request.action == action and why in s.why]
 
@@ -72,11 +79,14 @@ def test_the_simulation_covers_what_the_stack_runs(
     plan, simulated = plan_of(name).plan, requests_of(name)
     for pipeline in plan.of_type(PIPELINE):
         for step in json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]:
-            if step["Type"] in ("Processing", "Training"):
+            if step["Type"] in ("Processing", "Training", "Tuning"):
                 why = f"{pipeline.inputs['pipelineName']}, step {step['Name']}"
-                (create,) = _requests(simulated, f"sagemaker:Create{step['Type']}Job", why)
+                action = CREATE_ACTIONS[step["Type"]]
+                (create,) = _requests(simulated, action, why)
                 (passed,) = _requests(simulated, "iam:PassRole", why)
-                assert passed.request.resource == step["Arguments"]["RoleArn"]
+                arguments = step["Arguments"]
+                job = arguments.get("TrainingJobDefinition", arguments)
+                assert passed.request.resource == job["RoleArn"]
                 assert (
                     create.request.principal
                     == passed.request.principal
@@ -102,13 +112,14 @@ def test_the_simulation_covers_what_the_stack_runs(
 
 
 def _with_train_step(plan: Plan, change: Callable[[dict[str, Any]], None]) -> Plan:
-    """``plan`` with its training pipeline's Train step arguments changed by ``change``."""
+    """``plan`` with its training pipeline's training job changed by ``change``: the Train
+    step's arguments, or the job definition of a Tune step's jobs."""
     (training,) = [
         p for p in plan.of_type(PIPELINE) if p.inputs["pipelineName"].endswith("-training")
     ]
     definition = json.loads(training.inputs["pipelineDefinition"])
-    (train,) = [s for s in definition["Steps"] if s["Name"] == "Train"]
-    change(train["Arguments"])
+    (train,) = [s for s in definition["Steps"] if s["Name"] in ("Train", "Tune")]
+    change(train["Arguments"].get("TrainingJobDefinition", train["Arguments"]))
     edited = replace(
         training, inputs={**training.inputs, "pipelineDefinition": json.dumps(definition)}
     )
@@ -134,12 +145,15 @@ def test_a_train_step_the_policies_do_not_allow_is_denied(
     denied_actions: set[str],
     plan_of: Callable[[str], PlannedStack],
 ) -> None:
+    """Staging tunes: its Tune step's training jobs are held to the training job's rules,
+    the pipeline role's start of them being CreateHyperParameterTuningJob."""
     simulated = stack_requests(Account(_with_train_step(plan_of("staging").plan, change)))
-    train = [s for s in simulated if "step Train" in s.why]
+    train = [s for s in simulated if "step Tune" in s.why]
     denied = {
         s.request.action for s in train if not evaluate(s.request, s.identity, s.resource).allowed
     }
-    assert denied == denied_actions
+    start = CREATE_ACTIONS["Tuning"]
+    assert denied == {start if a == "sagemaker:CreateTrainingJob" else a for a in denied_actions}
 
 
 # --- the evaluator ---------------------------------------------------------------------------

@@ -79,31 +79,64 @@ def gets_in(value: Any) -> set[str]:
     return found
 
 
+def tunes(stack: PlannedStack) -> bool:
+    """Staging and prod tune (mlops:training.tuning): a Tune step's jobs take Train's place."""
+    return bool(stack.stack != "dev")
+
+
+def training_job(stack: PlannedStack, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The training job's request: Train's arguments, or Tune's definition of its jobs."""
+    if tunes(stack):
+        job: dict[str, Any] = steps["Tune"]["Arguments"]["TrainingJobDefinition"]
+    else:
+        job = steps["Train"]["Arguments"]
+    return job
+
+
+def training_hyperparameters(job: dict[str, Any]) -> dict[str, str]:
+    hyperparameters: dict[str, str] = job.get("HyperParameters") or job["StaticHyperParameters"]
+    return hyperparameters
+
+
+def model_artifact(stack: PlannedStack) -> Any:
+    """The model Evaluate and RegisterModel take: Train's, or the best of Tune's jobs."""
+    if not tunes(stack):
+        return {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    best_job = {"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"}
+    bucket = stack.outputs["artifactsBucket"]
+    values = ["s3:/", bucket, "models", best_job, "output/model.tar.gz"]
+    return {"Std:Join": {"On": "/", "Values": values}}
+
+
 @pytest.fixture
 def definition(stack: PlannedStack) -> dict[str, Any]:
     return definition_of(stack)
 
 
-def test_steps_run_process_train_evaluate_then_the_gate(definition: dict[str, Any]) -> None:
+def test_steps_run_process_train_evaluate_then_the_gate(
+    stack: PlannedStack, definition: dict[str, Any]
+) -> None:
+    model_step = ("Tune", "Tuning") if tunes(stack) else ("Train", "Training")
     top = [(s["Name"], s["Type"]) for s in definition["Steps"]]
     assert top == [
         ("ValidateAndSplit", "Processing"),
-        ("Train", "Training"),
+        model_step,
         ("Evaluate", "Processing"),
         ("CheckMetric", "Condition"),
     ]
     steps = steps_of(definition)
+    training = steps[model_step[0]]["Arguments"]
     # Dependencies are data dependencies: each step reads the outputs of the one before.
-    assert gets_in(steps["Train"]["Arguments"]) >= {
+    assert gets_in(training) >= {
         "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri",
         "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['validation'].S3Output.S3Uri",
     }
     assert gets_in(steps["Evaluate"]["Arguments"]) >= {
-        "Steps.Train.ModelArtifacts.S3ModelArtifacts",
+        *gets_in(model_artifact(stack)),
         "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri",
     }
     # The test split never reaches training.
-    assert not any("Outputs['test']" in g for g in gets_in(steps["Train"]["Arguments"]))
+    assert not any("Outputs['test']" in g for g in gets_in(training))
 
 
 def test_the_gate_compares_the_configured_metric_with_the_threshold_parameter(
@@ -191,7 +224,7 @@ def test_evaluate_computes_bias_and_attributions_as_the_stack_asks(
     assert option["--test-data"] == {
         "Get": "Steps.ValidateAndSplit.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
     }
-    assert option["--model-artifact"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert option["--model-artifact"] == model_artifact(stack)
     assert option["--sourcedir"].startswith(f"s3://{stack.outputs['artifactsBucket']}/code/")
     assert option["--image"].endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
 
@@ -304,7 +337,7 @@ def test_registration_names_the_group_model_and_the_approval_the_stack_asks_for(
     assert arguments["ModelPackageGroupName"] == f"churn-{stack.stack}-models"
     assert arguments["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     (container,) = arguments["InferenceSpecification"]["Containers"]
-    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert container["ModelDataUrl"] == model_artifact(stack)
     # The model archive carries its handler (training.train writes code/inference.py).
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
@@ -332,7 +365,7 @@ def test_parameters_default_to_the_stacks_config(
     assert steps["ValidateAndSplit"]["Arguments"]["ProcessingResources"]["ClusterConfig"][
         "InstanceType"
     ] == {"Get": "Parameters.ProcessingInstanceType"}
-    assert steps["Train"]["Arguments"]["ResourceConfig"]["InstanceType"] == {
+    assert training_job(stack, steps)["ResourceConfig"]["InstanceType"] == {
         "Get": "Parameters.TrainingInstanceType"
     }
     raw_input = steps["ValidateAndSplit"]["Arguments"]["ProcessingInputs"][0]
@@ -366,13 +399,13 @@ def test_code_uris_are_the_content_hashed_objects_pulumi_uploads(
         assert inputs["code"]["S3Uri"] == f"{artifacts}/{code.runner.key}"
         entry = steps[name]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
         assert entry == ["python3", "/opt/ml/processing/input/code/bundle_runner.py"]
-    train = steps["Train"]["Arguments"]
+    train = training_job(stack, steps)
     channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
     assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == sourcedir
-    assert train["HyperParameters"]["sagemaker_submit_directory"] == (
+    assert training_hyperparameters(train)["sagemaker_submit_directory"] == (
         "/opt/ml/input/data/code/sourcedir.tar.gz"
     )
-    assert train["HyperParameters"]["sagemaker_program"] == "train.py"
+    assert training_hyperparameters(train)["sagemaker_program"] == "train.py"
     uploaded = {r.inputs["key"] for r in stack.all("aws:s3/bucketObjectv2:BucketObjectv2")}
     assert {code.sourcedir.key, code.runner.key} <= uploaded
 
@@ -386,8 +419,8 @@ def test_jobs_run_as_their_own_roles_on_the_regions_sklearn_image(
     for name in ("ValidateAndSplit", "Evaluate"):
         assert steps[name]["Arguments"]["RoleArn"] == f"{role}-processing-job"
         assert steps[name]["Arguments"]["AppSpecification"]["ImageUri"] == image
-    assert steps["Train"]["Arguments"]["RoleArn"] == f"{role}-training-job"
-    assert steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image
+    assert training_job(stack, steps)["RoleArn"] == f"{role}-training-job"
+    assert training_job(stack, steps)["AlgorithmSpecification"]["TrainingImage"] == image
     registered = steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]
     assert registered["Image"] == image
 
@@ -420,7 +453,7 @@ def test_every_job_but_the_card_is_isolated_and_encrypted_with_the_stack_key(
         }
         assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
         assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == key
-    train = steps["Train"]["Arguments"]
+    train = training_job(stack, steps)
     assert train["EnableNetworkIsolation"] is True
     assert train["EnableInterContainerTrafficEncryption"] is True
     assert train["ResourceConfig"]["VolumeKmsKeyId"] == key
@@ -439,7 +472,7 @@ def test_every_job_learns_the_commit_of_the_code_it_runs(
     for name in ("ValidateAndSplit", "Evaluate", "PublishModelCard"):
         assert steps[name]["Arguments"]["Environment"] == {GIT_SHA_ENV: commit}, name
     # Training jobs also install the bundled wheels exactly, as processing jobs do.
-    assert steps["Train"]["Arguments"]["Environment"] == {GIT_SHA_ENV: commit, "PIP_NO_DEPS": "1"}
+    assert training_job(stack, steps)["Environment"] == {GIT_SHA_ENV: commit, "PIP_NO_DEPS": "1"}
     registered = steps["RegisterModel"]["Arguments"]
     assert registered["CustomerMetadataProperties"]["code_commit"] == commit
     drift = stack.plan.of_type(PIPELINE)
@@ -510,8 +543,13 @@ def test_two_builds_are_byte_identical_and_touch_no_network(tmp_path: Path) -> N
     second = _definition_in_fresh_process("prod", env)
     assert first == second
     definitions = json.loads(first)
-    # The retraining, drift and quality pipelines, all built offline and stable.
-    assert set(definitions) == {"churn-prod-training", "churn-prod-drift", "churn-prod-quality"}
+    # The retraining, drift, quality and batch pipelines, all built offline and stable.
+    assert set(definitions) == {
+        "churn-prod-training",
+        "churn-prod-drift",
+        "churn-prod-quality",
+        "churn-prod-batch",
+    }
     assert all(json.loads(d)["Steps"] for d in definitions.values())
     assert not (tmp_path / ".sagemaker").exists()
 

@@ -25,7 +25,7 @@ from infra.plan.runner import Plan, PlanError, plan_config
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
-JOB_STEPS = {"Processing", "Training", "RegisterModel", "Model"}
+JOB_STEPS = {"Processing", "Training", "Tuning", "RegisterModel", "Model"}
 
 
 def _plan_with(stack: str, **sections: dict[str, Any]) -> Plan:
@@ -136,9 +136,15 @@ def test_every_pipeline_step_is_checked_against_its_job_api(
     checked: Callable[[str], PlanCheck], name: str
 ) -> None:
     steps = {(s.step, s.step_type, s.operation) for s in checked(name).steps}
+    # Staging and prod tune (mlops:training.tuning): a Tune step in Train's place.
+    training = (
+        ("Train", "Training", "CreateTrainingJob")
+        if name == "dev"
+        else ("Tune", "Tuning", "CreateHyperParameterTuningJob")
+    )
     assert {
         ("ValidateAndSplit", "Processing", "CreateProcessingJob"),
-        ("Train", "Training", "CreateTrainingJob"),
+        training,
         ("Evaluate", "Processing", "CreateProcessingJob"),
         ("RegisterModel", "RegisterModel", "CreateModelPackage"),
         ("CheckMetric", "Condition", None),
@@ -402,11 +408,10 @@ def test_a_parameter_without_default_is_checked_for_its_type(
 ) -> None:
     document = _definition(checked("prod"))
     document["Parameters"].append({"Name": "Count", "Type": "String"})
-    _step(document, "Train")["Arguments"]["ResourceConfig"]["InstanceCount"] = {
-        "Get": "Parameters.Count"
-    }
-    assert _step_problems(document, "Train") == [
-        "ResourceConfig.InstanceCount: type: "
+    job = _step(document, "Tune")["Arguments"]["TrainingJobDefinition"]
+    job["ResourceConfig"]["InstanceCount"] = {"Get": "Parameters.Count"}
+    assert _step_problems(document, "Tune") == [
+        "TrainingJobDefinition.ResourceConfig.InstanceCount: type: "
         "<string: Parameters.Count> does not fit TrainingInstanceCount (integer)"
     ]
 
@@ -430,10 +435,10 @@ def test_unknown_step_arguments_and_step_types_are_refused(
     checked: Callable[[str], PlanCheck],
 ) -> None:
     document = _definition(checked("prod"))
-    _step(document, "Train")["Arguments"]["TrainingJobName"] = "named-twice"
+    _step(document, "Tune")["Arguments"]["HyperParameterTuningJobName"] = "named-twice"
     _step(document, "Evaluate")["Arguments"]["Bogus"] = True
     document["Steps"].append({"Name": "Score", "Type": "Lambda", "Arguments": {}})
-    assert _step_problems(document, "Train") == []  # Pipelines names it; giving one is allowed
+    assert _step_problems(document, "Tune") == []  # Pipelines names it; giving one is allowed
     assert _step_problems(document, "Evaluate") == [
         "Bogus: unknown member: CreateProcessingJobRequest has no member 'Bogus'"
     ]

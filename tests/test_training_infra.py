@@ -227,7 +227,8 @@ def test_no_baseline_training_job_unless_the_stack_asks(stack: PlannedStack) -> 
 
 
 def test_a_baseline_job_trains_with_the_pipelines_image_code_and_data() -> None:
-    planned = _plan_with("staging", {"baselineJob": True})
+    # Tuning off, so the pipeline's Train step is the job to compare with.
+    planned = _plan_with("staging", {"baselineJob": True, "tuning": {"enabled": False}})
     (job,) = planned.all(TRAINING_JOB)
     inputs = job.inputs
     code, dataset = build_code(), build_dataset()

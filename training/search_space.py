@@ -8,6 +8,7 @@ laptop. The objective is the validation metric train.py prints as ``validation:<
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, fields
 
 from training.features import Hyperparameters
@@ -59,12 +60,23 @@ def check(ranges: tuple[Range, ...]) -> list[str]:
                 f"{r.name}: not a tunable hyperparameter; use one of {', '.join(NUMERIC_TYPES)}"
             )
             continue
+        if not (math.isfinite(r.low) and math.isfinite(r.high)):
+            problems.append(f"{r.name}: min and max must be finite numbers")
+            continue
         if not r.low < r.high:
             problems.append(f"{r.name}: min {r.low:g} must be below max {r.high:g}")
         if r.integer and (r.low != int(r.low) or r.high != int(r.high)):
             problems.append(f"{r.name}: an integer hyperparameter needs whole-number bounds")
-        if r.scale in (Scale.LOGARITHMIC, Scale.REVERSE_LOGARITHMIC) and r.low <= 0:
+        # SageMaker's API reference (IntegerParameterRange, ContinuousParameterRange):
+        # logarithmic needs values above 0; reverse logarithmic is for continuous ranges
+        # entirely within 0 <= x < 1.
+        if r.scale == Scale.LOGARITHMIC and r.low <= 0:
             problems.append(f"{r.name}: a {r.scale} scale needs min above 0, got {r.low:g}")
+        if r.scale == Scale.REVERSE_LOGARITHMIC:
+            if r.integer:
+                problems.append(f"{r.name}: an integer hyperparameter cannot use {r.scale}")
+            elif not 0 <= r.low < r.high < 1:
+                problems.append(f"{r.name}: a {r.scale} scale needs 0 <= min < max < 1")
         try:  # the bounds themselves must be values train.py accepts
             Hyperparameters(**{r.name: NUMERIC_TYPES[r.name](r.low)})
             Hyperparameters(**{r.name: NUMERIC_TYPES[r.name](r.high)})

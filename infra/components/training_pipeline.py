@@ -38,6 +38,7 @@ from pipelines.spec import (
     BiasSpec,
     Facet,
     TrainingPipelineSpec,
+    TuningSpec,
     job_environment,
 )
 from training.features import Hyperparameters
@@ -126,6 +127,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 processing_role_arn=arn + naming.role("processing-job"),
                 training_role_arn=arn + naming.role("training-job"),
                 model_card_role_arn=arn + naming.role("model-card-job"),
+                tuning=training.tuning.enabled,
             )
 
         scope = pulumi.Output.all(
@@ -379,6 +381,20 @@ def _spec(
         explain_rows=settings.explainability.explain_rows,
         background_rows=settings.explainability.background_rows,
         hyperparameters=_model_hyperparameters(),
+        tuning=tuning_spec(settings),
+    )
+
+
+def tuning_spec(settings: Settings) -> TuningSpec | None:
+    """The stack's search when it tunes; None keeps the single training job."""
+    tuning = settings.training.tuning
+    if not tuning.enabled:
+        return None
+    return TuningSpec(
+        max_jobs=tuning.max_jobs,
+        max_parallel_jobs=tuning.max_parallel_jobs,
+        early_stopping=str(tuning.early_stopping),
+        ranges=tuning.search_ranges,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.naming import ArtifactPrefix, DataPrefix, sagemaker_arn
-from infra.policies import Document, document
+from infra.policies import Document, Statement, document
 from infra.policies.execution_role import (
     bucket_access_policy,
     ecr_policy,
@@ -43,6 +43,8 @@ class TrainingScope:
     processing_role_arn: str
     training_role_arn: str
     model_card_role_arn: str
+    # The pipeline has a Tune step (training.tuning.enabled): its role may run tuning jobs.
+    tuning: bool = False
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -147,6 +149,37 @@ def stack_key_conditions(kms_key_arn: str) -> dict[str, str]:
     return {"sagemaker:VolumeKmsKey": kms_key_arn, "sagemaker:OutputKmsKey": kms_key_arn}
 
 
+def _tuning_statements(scope: TrainingScope) -> list[Statement]:
+    """A Tune step's tuning job, under the same conditions as a training job: the Service
+    Authorization Reference lists NetworkIsolation, InterContainerTrafficEncryption,
+    VolumeKmsKey and OutputKmsKey for CreateHyperParameterTuningJob too. The tuning job
+    starts its training jobs itself, as the role in its definition (passed below)."""
+    # Pipelines documents no name format for the tuning jobs it starts (names are at most
+    # 32 characters, too short for the pipelines-<execution>-<step> of its other jobs), so
+    # the ARN is this stack's account and region; the conditions keep every one secure.
+    tuning_jobs = scope.sagemaker_arn("hyper-parameter-tuning-job/*")
+    return [
+        {
+            "Sid": "StartSecureTuningJobs",
+            "Effect": "Allow",
+            "Action": "sagemaker:CreateHyperParameterTuningJob",
+            "Resource": tuning_jobs,
+            "Condition": _secure_job_conditions(scope),
+        },
+        {
+            "Sid": "FollowAndStopTuningJobs",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:DescribeHyperParameterTuningJob",
+                "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                "sagemaker:StopHyperParameterTuningJob",
+                "sagemaker:AddTags",
+            ],
+            "Resource": tuning_jobs,
+        },
+    ]
+
+
 def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
     jobs = [
         scope.sagemaker_arn(f"processing-job/{PIPELINE_JOB_PREFIX}*"),
@@ -194,6 +227,7 @@ def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
             "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
             "Resource": [group, packages],
         },
+        *(_tuning_statements(scope) if scope.tuning else []),
     )
     pass_roles = document(
         {

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mlops.commands.common import console, fail
+from mlops.commands.common import ProjectDirOption, console, fail
+from mlops.commands.tuning import TrialsOption, TuneOption, TuneStackOption
 
 
 def train(
@@ -25,6 +26,10 @@ def train(
         typer.Option("--raw", help="Use this raw CSV instead of ingesting the shipped dataset."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 42,
+    tune: TuneOption = False,
+    trials: TrialsOption = None,
+    stack: TuneStackOption = None,
+    project_dir: ProjectDirOption = None,
 ) -> None:
     """Ingest, validate, split, train and evaluate the churn model on this machine.
 
@@ -38,6 +43,19 @@ def train(
     from training.features import Hyperparameters
 
     del local  # the only mode
+    if tune or trials is not None or stack is not None:
+        from mlops.commands import tuning
+
+        tuning.run(
+            run_dir=run_dir,
+            raw=raw,
+            seed=seed,
+            tune=tune,
+            trials=trials,
+            stack=stack,
+            project_dir=project_dir,
+        )
+        return
     if raw is not None and not raw.is_file():
         fail(f"--raw {raw}: no such file")
 

@@ -1,8 +1,9 @@
 """The steps of a SageMaker pipeline definition, each checked against the API its job calls.
 
 SageMaker Pipelines turns a step's ``Arguments`` into a job request: Processing ->
-CreateProcessingJob, Training -> CreateTrainingJob, RegisterModel -> CreateModelPackage,
-Model -> CreateModel; Pipelines names the jobs itself, so the name member is not required.
+CreateProcessingJob, Training -> CreateTrainingJob, Tuning -> CreateHyperParameterTuningJob,
+RegisterModel -> CreateModelPackage, Model -> CreateModel, Transform -> CreateTransformJob;
+Pipelines names the jobs itself, so the name member is not required.
 Condition and Fail steps call no API; their nested steps are checked.
 
 Arguments hold pipeline expressions, resolved here as far as the definition allows:
@@ -28,8 +29,10 @@ from infra.plan.aws_requests.shapes import Opaque, OpaqueKind, Outcome, Violatio
 STEP_APIS: dict[str, tuple[str, str | None]] = {
     "Processing": ("CreateProcessingJob", "ProcessingJobName"),
     "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
     "RegisterModel": ("CreateModelPackage", None),
     "Model": ("CreateModel", "ModelName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 CONTROL_STEPS = frozenset({"Condition", "Fail"})
 EXECUTION_ID = "Execution.PipelineExecutionId"
