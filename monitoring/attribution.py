@@ -399,9 +399,17 @@ def _rows(
 
 
 def _store(options: Options) -> Store:
-    if not uri.is_s3(options.capture):
-        return LocalStore()
-    return S3Store(s3_client(options.region, options.endpoint_url))
+    """The capture's store; a batch transform's capture reads as records too."""
+    from monitoring import batch_capture
+
+    store: Store = (
+        S3Store(s3_client(options.region, options.endpoint_url))
+        if uri.is_s3(options.capture)
+        else LocalStore()
+    )
+    return batch_capture.wrap(
+        store, options.capture, region=options.region, endpoint_url=options.endpoint_url
+    )
 
 
 def write(

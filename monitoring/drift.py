@@ -465,12 +465,20 @@ def _progress(parser: RecordParser, began: float) -> str:
 
 
 def _store(options: Options) -> Store:
-    if not uri.is_s3(options.capture):
-        return LocalStore()
-    import boto3
+    """The capture's store; a batch transform's capture reads as records too."""
+    from monitoring import batch_capture
 
-    client = boto3.client("s3", region_name=options.region, endpoint_url=options.endpoint_url)
-    return S3Store(client)
+    store: Store
+    if not uri.is_s3(options.capture):
+        store = LocalStore()
+    else:
+        import boto3
+
+        client = boto3.client("s3", region_name=options.region, endpoint_url=options.endpoint_url)
+        store = S3Store(client)
+    return batch_capture.wrap(
+        store, options.capture, region=options.region, endpoint_url=options.endpoint_url
+    )
 
 
 def write(

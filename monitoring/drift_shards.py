@@ -19,7 +19,8 @@ from monitoring import drift, shards
 from monitoring import report as reports
 from monitoring.capture import Counts
 from monitoring.statistics import DriftState
-from monitoring.store import LocalStore, S3Store, Store
+from monitoring.store import LocalStore, Store
+from training import uri
 
 JOB = "drift"
 
@@ -256,7 +257,8 @@ def run(
         listing = _merge_listing(options, store, log)
     else:
         listing = drift.list_window(options, store, log)
-        credentials = _caller_credentials() if isinstance(store, S3Store) else None
+        # By location, not store type: a batch-capture store wraps the S3 one.
+        credentials = _caller_credentials() if uri.is_s3(options.capture) else None
         tasks = [
             ShardTask(options, baseline, files, f"local-{i}", credentials)
             for i, files in enumerate(shards.partition(listing.files, options.shards))

@@ -582,9 +582,20 @@ def _bias(
 
 
 def store_for(location: str, options: Options) -> Store:
-    if not uri.is_s3(location):
-        return LocalStore()
-    return S3Store(s3_client(options.region, options.endpoint_url))
+    """``location``'s store; a batch transform's capture reads as records, its inputs paired
+    with its outputs (ground truth never has batch capture's layout: left as it is)."""
+    from monitoring import batch_capture
+
+    store: Store = (
+        S3Store(s3_client(options.region, options.endpoint_url))
+        if uri.is_s3(location)
+        else LocalStore()
+    )
+    if location != options.capture:
+        return store
+    return batch_capture.wrap(
+        store, location, predictions=True, region=options.region, endpoint_url=options.endpoint_url
+    )
 
 
 def write(
