@@ -1,20 +1,24 @@
 """Run a SageMaker pipeline definition's steps on this machine, inside the image's toolkits.
 
-Each Processing and Training step runs as SageMaker runs it, in a fresh ``/opt`` of its own
-(tests/sagemaker_image.py): inputs copied from a local stand-in for S3 to their local
+Each Processing and Training step (and one training job of a Tuning step, named and placed
+as a tuning job's training jobs are) runs as SageMaker runs it, in a fresh ``/opt`` of its
+own (tests/sagemaker_image.py): inputs copied from a local stand-in for S3 to their local
 paths, ``/opt/ml/input/config/*.json`` written for training, the definition's command or
 the image's ``train`` entry, the step's Environment, the StoppingCondition as a timeout,
 and, where the definition asks for network isolation, a network namespace with nothing in
 it. Outputs go back to the stand-in under the definition's S3 URIs, so the next step's
 ``Get`` expressions resolve (tests/pipeline_expressions.py). Condition steps pick their
 branch (at any depth), RegisterModel steps record the request they would send (and name
-the version it would create), Fail steps raise.
+the version it would create), Fail steps raise. Steps given as ``reused`` are not run:
+their properties come from an earlier execution, as SageMaker's selective execution takes
+unselected steps' outputs from its source execution.
 
 Nothing here knows a step's name: everything comes from the definition.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -48,6 +52,8 @@ HOST = "algo-1"
 OPT = PurePosixPath("/opt")
 # moto's (and the plan's) pretend account.
 LOCAL_ACCOUNT = "123456789012"
+# CreateHyperParameterTuningJob: "The name must have 1 to 32 characters."
+TUNING_JOB_NAME_LENGTH = 32
 
 
 class StepFailedError(Exception):
@@ -106,6 +112,10 @@ class Job:
     """One container run: what it printed, how it ended, and its /opt."""
 
     step: str
+    # The SageMaker job's name (a Tuning step's: its training job's).
+    job_name: str
+    # Whether the job ran in a network namespace with nothing in it.
+    isolated: bool
     exit_code: int
     seconds: float
     log: str
@@ -148,6 +158,8 @@ class LocalPipeline:
     # Jobs with network read and write S3 themselves (boto3), not through their mounts: this
     # copies the stand-in into the S3 they reach (e.g. moto) before such a job starts.
     mirror_s3: Callable[[ObjectStore], None] | None = None
+    # Steps not run here: name -> the properties an earlier execution recorded for it.
+    reused: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def run(self) -> PipelineRun:
         execution = execution_for(self.definition, self.name, self.execution_id)
@@ -177,10 +189,14 @@ class LocalPipeline:
                 self._step(run, nested)
             return
         arguments = run.context.resolve(step.get("Arguments", {}))
-        if kind == "Processing":
+        if name in self.reused:
+            properties = dict(self.reused[name])
+        elif kind == "Processing":
             properties = self._processing(run, name, arguments)
         elif kind == "Training":
             properties = self._training(run, name, arguments)
+        elif kind == "Tuning":
+            properties = self._tuning(run, name, arguments)
         elif kind == "RegisterModel":
             run.registrations[name] = arguments
             # The version CreateModelPackage would return: the first of its group here.
@@ -211,7 +227,7 @@ class LocalPipeline:
         outputs = [o["S3Output"] for o in declared]
         for output in outputs:
             _host(fs, output["LocalPath"]).mkdir(parents=True, exist_ok=True)
-        job_name = f"pipelines-{self.execution_id}-{name}"
+        job_name = self._job_name(name)
         config = fs.ml / "config"
         config.mkdir(parents=True, exist_ok=True)
         _write_json(
@@ -220,7 +236,7 @@ class LocalPipeline:
         _write_json(config / "resourceconfig.json", {"current_host": HOST, "hosts": [HOST]})
         app = arguments["AppSpecification"]
         argv = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-        self._container(run, name, fs, argv, arguments, {})
+        self._container(run, name, job_name, fs, argv, arguments, {})
         for output in outputs:
             local = _host(fs, output["LocalPath"])
             for path in sorted(p for p in local.rglob("*") if p.is_file()):
@@ -228,7 +244,12 @@ class LocalPipeline:
                 self.store.put(f"{output['S3Uri'].rstrip('/')}/{relative}", path)
         return {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
 
-    def _training(self, run: PipelineRun, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _job_name(self, step: str) -> str:
+        return f"pipelines-{self.execution_id}-{step}"
+
+    def _training(
+        self, run: PipelineRun, name: str, arguments: dict[str, Any], job_name: str = ""
+    ) -> dict[str, Any]:
         fs = image_filesystem(self.workspace / name)
         config = fs.ml / "input" / "config"
         config.mkdir(parents=True)
@@ -262,10 +283,13 @@ class LocalPipeline:
         )
         for folder in ("model", "output/data", "code"):
             (fs.ml / folder).mkdir(parents=True, exist_ok=True)
-        job_name = f"pipelines-{self.execution_id}-{name}"
+        job_name = job_name or self._job_name(name)
         extra = {"TRAINING_JOB_NAME": job_name, "TRAINING_JOB_ARN": f"local:{job_name}"}
         # The image's ENTRYPOINT-less `docker run IMAGE train`: the toolkit's CLI on PATH.
-        job = self._container(run, name, fs, [str(IMAGE_BIN / "train")], arguments, extra)
+        job = self._container(run, name, job_name, fs, [str(IMAGE_BIN / "train")], arguments, extra)
+        # SageMaker's layout for every training job, a tuning job's too: the job's name under
+        # OutputDataConfig.S3OutputPath (the SDK's TuningStep.get_top_model_s3_uri rebuilds
+        # the best one's model URI from exactly that).
         output = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output"
         for archive, folder in (("model.tar.gz", "model"), ("output.tar.gz", "output/data")):
             packed = fs.opt.with_name(archive)
@@ -280,6 +304,41 @@ class LocalPipeline:
             "FinalMetricDataList": [{"MetricName": k, "Value": v} for k, v in metrics.items()],
         }
 
+    def _tuning(self, run: PipelineRun, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """One training job of the search, as the tuning job would start it: the static
+        hyperparameters plus each range's MinValue (the SDK's starting point too).
+
+        The tuning job's name is the prefix of its training jobs' names (CreateHyperParameter
+        TuningJob's HyperParameterTuningJobName), which SageMaker numbers and suffixes:
+        ``<tuning job>-001-<8 hex>``."""
+        job = dict(arguments["TrainingJobDefinition"])
+        ranges = arguments["HyperParameterTuningJobConfig"]["ParameterRanges"]
+        tuned = {r["Name"]: r["MinValue"] for kind in ranges.values() for r in kind}
+        job["HyperParameters"] = {**job.pop("StaticHyperParameters", {}), **tuned}
+        tuning_job = self._job_name(name)[:TUNING_JOB_NAME_LENGTH]
+        suffix = hashlib.sha256(f"{tuning_job}-001".encode()).hexdigest()[:8]
+        trained = self._training(run, name, job, f"{tuning_job}-001-{suffix}")
+        objective = arguments["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+        metrics = {m["MetricName"]: m["Value"] for m in trained["FinalMetricDataList"]}
+        if objective["MetricName"] not in metrics:
+            raise StepFailedError(f"{name}: the job printed no {objective['MetricName']}")
+        summary = {
+            "TrainingJobName": trained["TrainingJobName"],
+            "TuningJobName": tuning_job,
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": tuned,
+            "FinalHyperParameterTuningJobObjectiveMetric": {
+                "MetricName": objective["MetricName"],
+                "Value": metrics[objective["MetricName"]],
+            },
+        }
+        return {
+            "HyperParameterTuningJobName": tuning_job,
+            "HyperParameterTuningJobStatus": "Completed",
+            "BestTrainingJob": summary,
+            "TrainingJobSummaries": [summary],
+        }
+
     def _download(
         self, step: str, input_name: str, uri: Any, fs: ImageFilesystem, local: str
     ) -> None:
@@ -290,6 +349,7 @@ class LocalPipeline:
         self,
         run: PipelineRun,
         name: str,
+        job_name: str,
         fs: ImageFilesystem,
         argv: list[str],
         arguments: Mapping[str, Any],
@@ -307,7 +367,7 @@ class LocalPipeline:
         began = time.perf_counter()
         exit_code = _run(command, environment, log_path, timeout)
         log = log_path.read_text(errors="replace")
-        job = Job(name, exit_code, time.perf_counter() - began, log, fs)
+        job = Job(name, job_name, isolated, exit_code, time.perf_counter() - began, log, fs)
         run.jobs[name] = job
         if exit_code != 0:
             failure = fs.ml / "output" / "failure"

@@ -7,6 +7,10 @@ bundle_runner.py with their arguments and inputs, Train through sagemaker-traini
 ``train`` entry (the image's), with the toolkit installing requirements.txt from the
 bundled Python 3.12 wheels offline. The trained model.tar.gz is then served by the image's
 worker, and the drift pipeline's job reads that worker's answers from (moto) S3.
+
+Staging tunes (a Tune step in Train's place); the chain above runs staging with tuning off,
+and the Tune path runs after it, reusing the chain's split: one more training job and one
+more Evaluate.
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
 import joblib
 import pandas as pd
 import pytest
-from conftest import PlannedStack
+from conftest import REPO, PlannedStack
 from pipeline_expressions import DefinitionError, walk
 from pipeline_steps import (
     LocalPipeline,
@@ -43,6 +47,8 @@ from sagemaker_image import image_filesystem, serving_container
 from demo.embedded_aws import EmbeddedAws, embedded_aws
 from inference.capture import capture_record
 from inference.server import free_port
+from infra.plan.project import load_stack_config
+from infra.plan.runner import plan_config
 from pipelines.spec import Step
 from training import dataset as ds
 from training.hashing import sha256_bytes
@@ -102,9 +108,13 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def staging(plan_of: Any) -> PlannedStack:
-    stack: PlannedStack = plan_of(STACK)
-    return stack
+def staging() -> PlannedStack:
+    """Staging with tuning off: its Train step, the single training job dev runs (and any
+    stack that does not tune), kept covered end to end here; the Tune path is below."""
+    config = load_stack_config(REPO, STACK)
+    training = {**json.loads(config.values["mlops:training"]), "tuning": {"enabled": False}}
+    values = {**config.values, "mlops:training": json.dumps(training)}
+    return PlannedStack(plan_config(replace(config, values=values)))
 
 
 def aws_machine(aws: EmbeddedAws) -> dict[str, str]:
@@ -316,6 +326,146 @@ def test_the_published_card_names_the_registered_version_and_sagemaker_keeps_it(
     assert chain.model_card["ModelCardName"] == _argument(arguments, "--card-name")
     assert chain.model_card["ModelCardName"].startswith("churn-staging-models-")
     assert package in chain.model_card["Content"]
+
+
+# --- the Tune path (staging as configured) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TunedRun:
+    definition: dict[str, Any]
+    store: ObjectStore
+    run: PipelineRun
+
+    def properties(self, name: str) -> dict[str, Any]:
+        return self.run.context.properties[name]
+
+
+def _without(steps: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The steps with ``name`` removed, at any depth (it may nest in a condition's branch)."""
+    kept = []
+    for item in steps:
+        if item["Name"] == name:
+            continue
+        if item["Type"] == "Condition":
+            arguments = item["Arguments"]
+            branches = {k: _without(arguments[k], name) for k in ("IfSteps", "ElseSteps")}
+            item = {**item, "Arguments": {**arguments, **branches}}
+        kept.append(item)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def tuned(chain: Chain, plan_of: Any, tmp_path_factory: pytest.TempPathFactory) -> TunedRun:
+    """Staging's definition as configured: Tune, Evaluate and the gates up to RegisterModel.
+
+    ValidateAndSplit is the chain's step unchanged, so its run is reused (as a selective
+    execution reuses its source execution's steps): one training job and one Evaluate more.
+    PublishModelCard is left out; it reads only the registration, covered by the chain."""
+    stack: PlannedStack = plan_of(STACK)
+    document = definition(stack, "training")
+    assert [s["Name"] for s in document["Steps"]] == [
+        Step.PROCESS, Step.TUNE, Step.EVALUATE, Step.CHECK,
+    ]  # fmt: skip
+    assert step(document, Step.PROCESS) == step(chain.definition, Step.PROCESS)
+    root = tmp_path_factory.mktemp("tuning-pipeline")
+    store = uploaded(stack, root / "s3")
+    split = chain.properties(Step.PROCESS)
+    for output in split["ProcessingOutputConfig"]["Outputs"]:
+        for uri, path in chain.store.objects(output["S3Output"]["S3Uri"]):
+            store.put(uri, path)
+    pipeline = LocalPipeline(
+        {**document, "Steps": _without(document["Steps"], Step.PUBLISH_CARD)}, store,
+        root / "jobs", job_environment=MACHINE, execution_id="local0tuned",
+        reused={Step.PROCESS: split},
+    )  # fmt: skip
+    return TunedRun(document, store, pipeline.run())
+
+
+def _tuning_definition(tuned: TunedRun) -> dict[str, Any]:
+    arguments: dict[str, Any] = step(tuned.definition, Step.TUNE)["Arguments"]
+    return arguments
+
+
+def test_the_tuning_jobs_training_job_runs_in_the_image_network_isolated(tuned: TunedRun) -> None:
+    training = _tuning_definition(tuned)["TrainingJobDefinition"]
+    assert training["EnableNetworkIsolation"] is True
+    job = tuned.run.jobs[Step.TUNE]
+    assert job.isolated
+    assert Step.PROCESS not in tuned.run.jobs  # reused, not run again
+    # Through the image's toolkit, its requirements installed from the bundle offline...
+    assert "Looking in links: /opt/ml/code/wheels" in job.log
+    assert "pandera-0.35.0.dist-info" in job.installed()
+    # ...with the static hyperparameters and each range's lower end (staging's ranges).
+    command = re.search(r"^\S+/python3?(?:\.12)? train\.py (.+)$", job.log, re.MULTILINE)
+    assert command, job.log[-2000:]
+    tokens = command.group(1).split()
+    arguments = dict(zip(tokens[::2], tokens[1::2], strict=True))
+    assert {k: v for k, v in arguments.items() if not k.startswith("--sagemaker_")} == {
+        "--class_weight": "balanced", "--l2_regularization": "0.0", "--learning_rate": "0.02",
+        "--max_iter": "200", "--max_leaf_nodes": "8", "--min_samples_leaf": "5", "--seed": "42",
+    }  # fmt: skip
+    manifest = json.loads((job.fs.ml / "model" / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["learning_rate"] == 0.02
+    assert manifest["hyperparameters"]["max_leaf_nodes"] == 8
+    # The tuning job's name (at most 32 characters) prefixes its training job's.
+    tuning_job = tuned.properties(Step.TUNE)["HyperParameterTuningJobName"]
+    assert len(tuning_job) <= 32
+    assert re.fullmatch(re.escape(tuning_job) + r"-001-[0-9a-f]{8}", job.job_name)
+
+
+def test_the_objective_is_parsed_from_the_jobs_output_by_the_definitions_regex(
+    tuned: TunedRun,
+) -> None:
+    config = _tuning_definition(tuned)
+    objective = config["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    assert objective == {"MetricName": "validation:roc_auc", "Type": "Maximize"}
+    definitions = config["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    (regex,) = [d["Regex"] for d in definitions if d["Name"] == objective["MetricName"]]
+    job = tuned.run.jobs[Step.TUNE]
+    (printed,) = re.findall(regex, job.log)
+    best = tuned.properties(Step.TUNE)["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "MetricName": "validation:roc_auc",
+        "Value": float(printed),
+    }
+    # What train.py measured, as its manifest records it: the regex lost nothing but rounding.
+    manifest = json.loads((job.fs.ml / "model" / "manifest.json").read_text())
+    assert float(printed) == pytest.approx(manifest["validation_metrics"]["roc_auc"], abs=1e-6)
+
+
+def test_evaluate_and_registration_get_the_model_the_tuning_job_wrote(tuned: TunedRun) -> None:
+    job = tuned.run.jobs[Step.TUNE]
+    properties = tuned.properties(Step.TUNE)
+    assert properties["BestTrainingJob"]["TrainingJobName"] == job.job_name
+    assert properties["TrainingJobSummaries"][0]["TrainingJobName"] == job.job_name
+    # Where SageMaker puts a training job's model: <S3OutputPath>/<job name>/output/.
+    output_path = _tuning_definition(tuned)["TrainingJobDefinition"]["OutputDataConfig"]
+    written = f"{output_path['S3OutputPath']}/{job.job_name}/output/model.tar.gz"
+    with tarfile.open(fileobj=io.BytesIO(tuned.store.read_bytes(written)), mode="r:gz") as tar:
+        archived = tar.extractfile("manifest.json")
+        assert archived is not None
+        assert archived.read() == (job.fs.ml / "model" / "manifest.json").read_bytes()
+    # get_top_model_s3_uri's Std:Join, resolved, names that object for both consumers.
+    inputs = tuned.properties(Step.EVALUATE)["ProcessingInputs"]
+    (model,) = [i["S3Input"] for i in inputs if i["InputName"] == "model"]
+    assert model["S3Uri"] == written
+    registered = tuned.run.registrations[Step.REGISTER]
+    assert registered["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == written
+    # Evaluate got those bytes, scored the 750 test rows and wrote its report.
+    evaluate = tuned.run.jobs[Step.EVALUATE]
+    local = evaluate.fs.opt / PurePosixPath(model["LocalPath"]).relative_to("/opt")
+    assert (local / "model.tar.gz").read_bytes() == tuned.store.read_bytes(written)
+    outputs = tuned.properties(Step.EVALUATE)["ProcessingOutputConfig"]["Outputs"]
+    (evaluation,) = [o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "evaluation"]
+    assert "local0tuned" in evaluation  # this execution's report, not the chain's
+    report = json.loads(tuned.store.read_bytes(f"{evaluation}/evaluation.json"))
+    matrix = report["binary_classification_metrics"]["confusion_matrix"]
+    assert sum(matrix[a][p] for a in "01" for p in "01") == 750
+    assert tuned.run.outcomes == {Step.CHECK: True, Step.CHECK_BIAS: True}
+    assert registered["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == (
+        f"{evaluation}/evaluation.json"
+    )
 
 
 # --- serving the trained model ------------------------------------------------------------
