@@ -514,3 +514,20 @@ def test_mlops_batch_local_reports_counts_and_where_the_files_are(
     failed = CliRunner().invoke(app, [*argv, "--bad-rows", "fail"])
     assert failed.exit_code == 1 and "a.csv line 5:" in failed.output
     assert CliRunner().invoke(app, argv[:1] + argv[2:]).exit_code == 1  # no --local
+
+
+def test_the_shipped_batch_sample_scores_every_customer(model_dir: Path, tmp_path: Path) -> None:
+    """The README's first batch command: inference/samples/batch, 20 customers, no errors."""
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    sample = Path(__file__).resolve().parent.parent / "inference" / "samples" / "batch"
+    argv = ["batch", "--local", "--input", str(sample), "--output", str(tmp_path / "out"),
+            "--model-dir", str(model_dir)]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "1 file(s), 20 row(s): 20 scored, 0 error(s)" in result.output
+    (scored,) = (tmp_path / "out" / "predictions").iterdir()
+    ids = [line.split(",")[0] for line in scored.read_text().splitlines()]
+    assert ids == [f"customer-{i:04d}" for i in range(1, 21)]
