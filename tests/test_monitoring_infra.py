@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import KMS_KEY, REPO, ROLE, ROLE_POLICY, PlannedStack
+from pipeline_execution import resolved
 from pulumi.runtime import rpc
 
 from infra.components.endpoint_monitoring import silent_alarm_window
@@ -557,21 +558,83 @@ def test_drift_job_reads_the_endpoints_capture_and_the_served_models_baseline(
     assert "--publish" in arguments
 
 
-def test_drift_pipeline_runs_two_encrypted_processing_steps_with_network(
+def test_drift_pipeline_runs_encrypted_steps_with_network_but_the_isolated_shards(
     drifting: Monitoring,
 ) -> None:
+    count = drifting.settings.drift_instance_count
+    drift = ["DetectDrift"]
+    if count > 1:
+        # List the window, summarise its files on N instances, merge into the report.
+        drift = ["ListDriftWindow", "SummariseDrift", "DetectDrift"]
     steps = [(s["Name"], s["Type"]) for s in drifting.definition["Steps"]]
-    # Side by side on the same window: neither reads the other's output.
-    assert steps == [("DetectDrift", "Processing"), ("DetectAttributionDrift", "Processing")]
+    assert steps == [(name, "Processing") for name in (*drift, "DetectAttributionDrift")]
+    # Today's stack files: prod shards the drift job over two instances, staging does not.
+    assert count == (2 if drifting.planned.stack == "prod" else 1)
+    depends = {s["Name"]: s.get("DependsOn") for s in drifting.definition["Steps"]}
+    # Each shard step waits for the one whose files it reads; attribution runs beside
+    # them on the same window, reading none of them.
+    assert depends == {
+        **{name: ([drift[i - 1]] if i else None) for i, name in enumerate(drift)},
+        "DetectAttributionDrift": None,
+    }
     for name, _ in steps:
         step = drifting.step_named(name)
         assert step["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == drifting.key_arn
         assert step["ProcessingOutputConfig"]["KmsKeyId"] == drifting.key_arn
         # The jobs list S3, read the registry and publish metrics, so they are not
-        # isolated; traffic between their instances is still encrypted.
-        assert step["NetworkConfig"]["EnableNetworkIsolation"] is False
+        # isolated; the summarise step reads only its downloaded files, so it is.
+        # Traffic between instances is encrypted either way.
+        isolated = name == "SummariseDrift"
+        assert step["NetworkConfig"]["EnableNetworkIsolation"] is isolated, name
         assert step["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        instances = count if isolated else 1
+        assert step["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == instances, name
+        # Inputs are S3 URIs of the execution, not other steps' properties.
         assert not any(g.startswith("Steps.") for g in _gets(step)), name
+    if count == 1:
+        return
+    # Each instance downloads its share of the listed capture files.
+    summarise = drifting.step_named("SummariseDrift")
+    (listed,) = [
+        i["S3Input"]
+        for i in summarise["ProcessingInputs"]
+        if i["S3Input"]["S3DataType"] == "ManifestFile"
+    ]
+    assert listed["S3DataDistributionType"] == "ShardedByS3Key"
+    arguments = summarise["AppSpecification"]["ContainerArguments"]
+    assert listed["LocalPath"] == _argument(arguments, "--capture")
+    listing = drifting.step_named("ListDriftWindow")["AppSpecification"]["ContainerArguments"]
+    assert listed["S3Uri"] == _argument(listing, "--list-to")
+    assert listed["S3Uri"]["Std:Join"]["Values"] == [
+        f"s3://{drifting.capture_bucket}/monitoring/{drifting.endpoint_name}",
+        EXECUTION_ID,
+        "shards",
+        "capture.manifest",
+    ]
+
+
+def test_only_the_list_step_chooses_the_drift_window(drifting: Monitoring) -> None:
+    window = {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.WindowHours"}]}}
+    if drifting.settings.drift_instance_count == 1:
+        assert _argument(drifting.container_arguments, "--window-hours") == window
+        assert "--window-from" not in drifting.container_arguments
+        return
+    listing = drifting.step_named("ListDriftWindow")["AppSpecification"]["ContainerArguments"]
+    assert _argument(listing, "--window-hours") == window
+    assert "--window-from" not in listing and "--end" not in listing
+    # The steps after it start minutes later: they take its window.json, not the clock.
+    for name in ("SummariseDrift", "DetectDrift"):
+        step = drifting.step_named(name)
+        arguments = step["AppSpecification"]["ContainerArguments"]
+        assert "--window-hours" not in arguments and "--end" not in arguments, name
+        (source,) = [i["S3Input"] for i in step["ProcessingInputs"] if i["InputName"] == "window"]
+        assert _argument(arguments, "--window-from") == source["LocalPath"]
+        assert source["S3Uri"]["Std:Join"]["Values"] == [
+            f"s3://{drifting.capture_bucket}/monitoring/{drifting.endpoint_name}",
+            EXECUTION_ID,
+            "shards",
+            "window.json",
+        ]
 
 
 def _gets(value: Any) -> set[str]:
@@ -612,12 +675,29 @@ def test_drift_job_runs_the_same_code_objects_as_the_training_pipeline(
     keys = drifting.code_keys
     assert set(keys) == {"sourcedir", "runner"}
     uris = {kind: f"s3://{drifting.artifacts_bucket}/{key}" for kind, key in keys.items()}
-    inputs = {i["S3Input"]["S3Uri"]: i["S3Input"] for i in drifting.step["ProcessingInputs"]}
-    assert set(inputs) == set(uris.values())
-    # The entry point is the runner, where its input puts it.
-    entrypoint = drifting.step["AppSpecification"]["ContainerEntrypoint"]
-    runner_path = inputs[uris["runner"]]["LocalPath"]
-    assert entrypoint[-1] == f"{runner_path}/{PurePosixPath(keys['runner']).name}"
+    scratch = [f"s3://{drifting.capture_bucket}/monitoring/{drifting.endpoint_name}", EXECUTION_ID]
+    sharded = drifting.settings.drift_instance_count > 1
+    for step in drifting.definition["Steps"]:
+        arguments = step["Arguments"]
+        inputs = {
+            i["S3Input"]["S3Uri"]: i["S3Input"]
+            for i in arguments["ProcessingInputs"]
+            if isinstance(i["S3Input"]["S3Uri"], str)
+        }
+        assert set(inputs) == set(uris.values()), step["Name"]
+        # Apart from code, only a sharded run's later steps read anything: its scratch files.
+        others = [
+            i["S3Input"]["S3Uri"]["Std:Join"]["Values"]
+            for i in arguments["ProcessingInputs"]
+            if not isinstance(i["S3Input"]["S3Uri"], str)
+        ]
+        reads_scratch = sharded and step["Name"] in {"SummariseDrift", "DetectDrift"}
+        assert bool(others) == reads_scratch, step["Name"]
+        assert all(values[:3] == [*scratch, "shards"] for values in others), step["Name"]
+        # The entry point is the runner, where its input puts it.
+        entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
+        runner_path = inputs[uris["runner"]]["LocalPath"]
+        assert entrypoint[-1] == f"{runner_path}/{PurePosixPath(keys['runner']).name}"
 
     training = drifting.the(PIPELINE, f"{drifting.prefix}-training", "pipelineName")
     definition = training.inputs["pipelineDefinition"]
@@ -751,22 +831,39 @@ def test_drift_job_role_reads_capture_models_and_code_and_writes_reports_only(
     artifacts = arn("s3", drifting.artifacts_bucket)
     actions = {a for s in statements for a in _listed(s["Action"])}
     assert not {"s3:*", "*"} & actions
+    # A sharded run's later steps read back its scratch files, not the reports beside them.
+    sharded = drifting.settings.drift_instance_count > 1
+    scratch = {f"{capture}/monitoring/*/shards/*"} if sharded else set()
     assert _s3_object_resources(statements, "Get") == {
         f"{capture}/datacapture/*",
         f"{artifacts}/models/*",
         f"{artifacts}/code/*",
+        *scratch,
     }
+    # Today's stack files: prod shards the drift job, staging does not (dev has no job).
+    assert sharded == (drifting.planned.stack == "prod")
     assert _s3_object_resources(statements, "Put") == {f"{capture}/monitoring/*"}
     assert _s3_object_resources(statements, "Delete") == set()
 
-    # What the job is told to read and write lies within those grants.
+    # What each of the role's steps is told to read and write lies within those grants.
     readable = _s3_object_resources(statements, "Get")
-    inputs = [i["S3Input"]["S3Uri"] for i in drifting.step["ProcessingInputs"]]
-    for uri in [*inputs, _argument(drifting.container_arguments, "--capture")]:
-        assert any(fnmatchcase(_s3_arn(uri), grant) for grant in readable), uri
-    (report,) = drifting.step["ProcessingOutputConfig"]["Outputs"]
-    report_prefix = report["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
-    assert fnmatchcase(_s3_arn(report_prefix) + "/x/drift.json", f"{capture}/monitoring/*")
+    steps = [
+        s["Arguments"]
+        for s in drifting.definition["Steps"]
+        if s["Arguments"]["RoleArn"] == drifting.role_arn("drift-job")
+    ]
+    assert len(steps) == (3 if sharded else 1)
+    for step in steps:
+        arguments = step["AppSpecification"]["ContainerArguments"]
+        reads = [resolved(i["S3Input"]["S3Uri"], {}) for i in step["ProcessingInputs"]]
+        capture_uri = _argument(arguments, "--capture")
+        if capture_uri.startswith("s3://"):
+            reads.append(f"{capture_uri}2026/01/01/00/part.jsonl")
+        for uri in reads:
+            assert any(fnmatchcase(_s3_arn(uri), grant) for grant in readable), uri
+        for output in step["ProcessingOutputConfig"]["Outputs"]:
+            target = _s3_arn(resolved(output["S3Output"]["S3Uri"], {})) + "/drift.json"
+            assert fnmatchcase(target, f"{capture}/monitoring/*"), target
 
 
 def test_drift_job_role_publishes_only_its_namespace_and_reads_only_its_registry(

@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
 
 from infra.config.settings import (
+    BadRows,
     BiasSettings,
     ExplainabilitySettings,
     MonitoringSettings,
@@ -169,24 +170,64 @@ def _arguments(step: dict[str, Any]) -> list[Any]:
 
 # --- what each stack's plan declares ---------------------------------------------------------
 
-# Per stack: pipelines, schedules, alarms, roles and role policies, and the total. dev adds
-# the model-card role (5 policies); staging and prod add the quality pipeline and schedule,
-# 5 roles (model-card, attribution and quality jobs, quality pipeline and schedule: 21
-# policies) and 4 alarms (attribution-drift, quality, bias-drift, quality-silent).
+# Per stack without its batch pipeline: pipelines, schedules, alarms, roles and role
+# policies, models, and the total. dev adds the model-card role (5 policies); staging and
+# prod add the quality pipeline and schedule, 5 roles (model-card, attribution and quality
+# jobs, quality pipeline and schedule: 21 policies) and 4 alarms (attribution-drift,
+# quality, bias-drift, quality-silent).
 PLANNED = {
-    "dev": {"Pipeline": 1, "Schedule": 1, "MetricAlarm": 3, "Role": 7, "RolePolicy": 28},
-    "staging": {"Pipeline": 3, "Schedule": 3, "MetricAlarm": 11, "Role": 15, "RolePolicy": 55},
-    "prod": {"Pipeline": 3, "Schedule": 3, "MetricAlarm": 11, "Role": 15, "RolePolicy": 55},
-}
+    "dev": {
+        "Pipeline": 1, "Schedule": 1, "MetricAlarm": 3, "Role": 7, "RolePolicy": 28, "Model": 1
+    },
+    "staging": {
+        "Pipeline": 3, "Schedule": 3, "MetricAlarm": 11, "Role": 15, "RolePolicy": 55, "Model": 1
+    },
+    "prod": {
+        "Pipeline": 3, "Schedule": 3, "MetricAlarm": 11, "Role": 15, "RolePolicy": 55, "Model": 1
+    },
+}  # fmt: skip
 TOTALS = {"dev": 105, "staging": 165, "prod": 166}
 
 
+def _batch_resources(batch: Any) -> Counter[str]:
+    """What infra/components/batch_pipeline.py declares for ``mlops:batch``: the component,
+    its model, the pipeline, the pipeline role (a ServiceRole component, the role, its
+    sagemaker policy and, with a split step, pass-role), the execution role's batch-outputs
+    policy; a schedule adds its role (component, role, 2 policies) and the schedule."""
+    if not batch.enabled:
+        return Counter()
+    split = batch.bad_rows is BadRows.ERRORS
+    declared = Counter(
+        BatchPipeline=1, Model=1, Pipeline=1, ServiceRole=1, Role=1, RolePolicy=2 + split
+    )
+    if batch.schedule is not None:
+        declared.update(ServiceRole=1, Role=1, RolePolicy=2, Schedule=1)
+    return declared
+
+
 @pytest.mark.parametrize("name", sorted(PLANNED))
-def test_each_stacks_plan_declares_the_new_monitors(name: str, plan_of: Any) -> None:
+def test_each_stacks_plan_declares_the_new_monitors(
+    name: str, plan_of: Any, raw_config: Any
+) -> None:
+    from infra.config.loader import settings_from_config
+
+    batch = settings_from_config(raw_config(name), project="mlops-kit", stack=name).batch
     planned = plan_of(name).plan
     counts = Counter(r.type.rsplit(":", 1)[1] for r in planned.resources)
-    assert {kind: counts[kind] for kind in PLANNED[name]} == PLANNED[name]
-    assert len(planned.resources) == TOTALS[name]
+    added = _batch_resources(batch)
+    assert {kind: counts[kind] for kind in PLANNED[name]} == {
+        kind: count + added[kind] for kind, count in PLANNED[name].items()
+    }
+    assert counts["BatchPipeline"] == added["BatchPipeline"]
+    assert len(planned.resources) == TOTALS[name] + sum(added.values())
+    roles = {r.inputs["name"] for r in planned.of_type(ROLE)}
+    prefix = f"churn-{name}"
+    assert (f"{prefix}-batch-pipeline" in roles) == batch.enabled
+    assert (f"{prefix}-batch-schedule" in roles) == (batch.schedule is not None)
+    # Today's stack files: batch everywhere, bad rows set aside but in prod, which fails on
+    # them and runs on a schedule.
+    assert batch.enabled
+    assert (batch.bad_rows is BadRows.FAIL, batch.schedule is not None) == ((name == "prod",) * 2)
 
 
 def test_dev_has_no_quality_or_attribution_parts(plan_of: Any, raw_config: Any) -> None:
@@ -228,14 +269,37 @@ def test_the_quality_job_joins_capture_with_labels_against_the_registered_versio
     assert "--publish" in arguments
 
 
+def _quality_steps(stack: Stack) -> list[str]:
+    if stack.monitoring.quality_instance_count > 1:
+        return ["ListQualityWindow", "SummariseQuality", "MeasureQuality"]
+    return ["MeasureQuality"]
+
+
 def test_a_scheduled_run_judges_the_window_whose_labels_had_time_to_arrive(
     capturing: Stack,
 ) -> None:
-    arguments = _arguments(capturing.step("quality", "MeasureQuality"))
+    first, *later = _quality_steps(capturing)
+    arguments = _arguments(capturing.step("quality", first))
     # No --end: the job ends its window the label delay before it runs.
     assert "--end" not in arguments
     assert _argument(arguments, "--window-hours") == _text("WindowHours")
     assert _argument(arguments, "--label-delay-hours") == _text("LabelDelayHours")
+    # Sharded, only the list step chooses the window; the steps after it, minutes later,
+    # judge that one (its window.json), and collect labels for the same delay after it.
+    for name in later:
+        step = capturing.step("quality", name)
+        arguments = _arguments(step)
+        assert not [a for a in ("--end", "--now", "--window-hours") if a in arguments], name
+        assert _argument(arguments, "--window-from") == "/opt/ml/processing/input/window"
+        assert _argument(arguments, "--label-delay-hours") == _text("LabelDelayHours")
+        (window,) = [i["S3Input"] for i in step["ProcessingInputs"] if i["InputName"] == "window"]
+        assert window["LocalPath"] == "/opt/ml/processing/input/window"
+        assert window["S3Uri"]["Std:Join"]["Values"] == [
+            f"s3://{capturing.capture_bucket}/monitoring/{capturing.endpoint}",
+            EXECUTION_ID,
+            "shards",
+            "window.json",
+        ]
     parameters = {
         p["Name"]: (p["Type"], p["DefaultValue"])
         for p in capturing.definition("quality")["Parameters"]
@@ -245,6 +309,8 @@ def test_a_scheduled_run_judges_the_window_whose_labels_had_time_to_arrive(
         "LabelDelayHours": ("Integer", capturing.monitoring.label_delay_hours),
         "ProcessingInstanceType": ("String", capturing.monitoring.drift_instance_type),
     }
+    # Today's stack files: prod shards the quality job over two instances.
+    assert len(later) == (2 if capturing.planned.stack == "prod" else 0)
 
 
 def test_the_quality_job_checks_the_stacks_facets_and_limits(capturing: Stack) -> None:
@@ -342,11 +408,24 @@ def test_attribution_drift_runs_beside_the_drift_job_on_the_same_window(
     capturing: Stack,
 ) -> None:
     drift = _arguments(capturing.step("drift", "DetectDrift"))
+    # Sharded, the list step chooses the drift job's window from the same parameter, when
+    # the attribution step starts (neither waits for anything); DetectDrift then takes it.
+    sharded = capturing.monitoring.drift_instance_count > 1
+    chooser = _arguments(capturing.step("drift", "ListDriftWindow")) if sharded else drift
     step = capturing.step("drift", "DetectAttributionDrift")
+    (raw,) = [
+        s for s in capturing.definition("drift")["Steps"] if s["Name"] == "DetectAttributionDrift"
+    ]
+    assert "DependsOn" not in raw
     arguments = _arguments(step)
     assert arguments[0] == "attribution.py"
-    for flag in ("--capture", "--baseline", "--window-hours", "--namespace", "--endpoint-name"):
+    for flag in ("--capture", "--baseline", "--namespace", "--endpoint-name"):
         assert _argument(arguments, flag) == _argument(drift, flag), flag
+        assert _argument(arguments, flag) == _argument(chooser, flag), flag
+    assert _argument(arguments, "--window-hours") == _argument(chooser, "--window-hours")
+    assert _argument(arguments, "--window-hours") == _text("WindowHours")
+    if sharded:
+        assert "--window-hours" not in drift and "--window-from" in drift
     explain = capturing.explainability
     assert _argument(arguments, "--ndcg-threshold") == _text("NdcgThreshold")
     parameters = {p["Name"]: p["DefaultValue"] for p in capturing.definition("drift")["Parameters"]}
@@ -385,13 +464,22 @@ def _objects(statements: list[dict[str, Any]], verb: str) -> set[str]:
 def test_each_monitoring_job_reads_only_its_inputs_and_writes_only_reports(
     capturing: Stack, suffix: str, capture: tuple[str, ...], artifacts: tuple[str, ...]
 ) -> None:
+    from pipeline_execution import resolved
+
     statements = capturing.statements(suffix)
     capture_arn = arn("s3", capturing.capture_bucket)
     artifacts_arn = arn("s3", capturing.artifacts_bucket)
+    # A sharded job's later steps read back its runs' scratch files (and nothing else
+    # under monitoring/); only the quality job is ever sharded.
+    sharded = suffix == "quality-job" and capturing.monitoring.quality_instance_count > 1
+    scratch = {f"{capture_arn}/monitoring/*/shards/*"} if sharded else set()
     assert _objects(statements, "GetObject") == {
         *(f"{capture_arn}/{prefix}/*" for prefix in capture),
         *(f"{artifacts_arn}/{prefix}/*" for prefix in artifacts),
+        *scratch,
     }
+    # Today's stack files: prod shards the quality job, staging does not.
+    assert sharded == (suffix == "quality-job" and capturing.planned.stack == "prod")
     assert _objects(statements, "PutObject") == {f"{capture_arn}/monitoring/*"}
     assert _objects(statements, "Delete") == set()
     # The stack key, the kit's metric namespace, this stack's registry: nothing wider.
@@ -405,15 +493,29 @@ def test_each_monitoring_job_reads_only_its_inputs_and_writes_only_reports(
     ]
     sagemaker = {a for a in by_action if a.startswith("sagemaker:")}
     assert sagemaker == {"sagemaker:DescribeModelPackage"}
-    # What the job is told to read lies within its grants.
-    kind, name = ("quality", "MeasureQuality") if suffix == "quality-job" else (
-        "drift", "DetectAttributionDrift"
+    # What each of the role's steps is told to read lies within its grants: the capture
+    # and labels it lists, and the inputs SageMaker downloads for it as this role.
+    kind, names = ("quality", _quality_steps(capturing)) if suffix == "quality-job" else (
+        "drift", ["DetectAttributionDrift"]
     )  # fmt: skip
-    arguments = _arguments(capturing.step(kind, name))
-    for flag in ("--capture", "--ground-truth"):
-        if flag in arguments:
-            uri = "arn:aws:s3:::" + _argument(arguments, flag).removeprefix("s3://")
-            assert any(fnmatchcase(f"{uri}2026/x", g) for g in _objects(statements, "GetObject"))
+    readable = _objects(statements, "GetObject")
+    for name in names:
+        step = capturing.step(kind, name)
+        assert step["RoleArn"] == arn("iam", f"role/{capturing.prefix}-{suffix}")
+        arguments = _arguments(step)
+        reads = [
+            f"{_argument(arguments, flag)}2026/x"
+            for flag in ("--capture", "--ground-truth")
+            if flag in arguments and str(_argument(arguments, flag)).startswith("s3://")
+        ]
+        reads += [resolved(i["S3Input"]["S3Uri"], {}) for i in step["ProcessingInputs"]]
+        for uri in reads:
+            assert any(
+                fnmatchcase("arn:aws:s3:::" + uri.removeprefix("s3://"), g) for g in readable
+            ), uri
+        for output in step["ProcessingOutputConfig"]["Outputs"]:
+            target = "arn:aws:s3:::" + resolved(output["S3Output"]["S3Uri"], {})[5:] + "/x"
+            assert fnmatchcase(target, f"{capture_arn}/monitoring/*"), name
 
 
 def test_the_quality_pipeline_starts_only_encrypted_jobs_as_the_quality_role(
@@ -578,49 +680,175 @@ def test_the_dashboard_names_the_metrics_as_the_jobs_publish_them() -> None:
 
 # --- the jobs accept what the definitions pass ------------------------------------------------
 
+# A baseline for the list step's copy (the real one is inside the served model's archive).
+_BASELINE_DOCUMENT = {
+    "version": 1,
+    "rows": 10,
+    "features": {
+        "international_plan": {"type": "categorical", "frequencies": {"no": 0.5, "yes": 0.5}},
+        "total_day_minutes": {
+            "type": "numeric",
+            "histogram": {"edges": [0, 100, 400], "proportions": [0.5, 0.5]},
+            "quantiles": {"0.0": 0, "1.0": 400},
+        },
+    },
+}
+_BASELINE_ORDER = {
+    "features": {"categorical": ["international_plan"], "numeric": ["total_day_minutes"]}
+}
 
-def _resolved(value: Any, parameters: dict[str, Any]) -> Any:
-    """A container argument as one execution sees it: parameters at their defaults, step
-    outputs and execution variables as sample values of their kind."""
-    if isinstance(value, dict) and "Get" in value:
-        reference = value["Get"]
-        if reference.startswith("Parameters."):
-            return str(parameters[reference.removeprefix("Parameters.")])
-        if reference.endswith("ModelPackageArn"):
-            return arn("sagemaker", "model-package/churn-staging-models/1")
-        if reference.startswith("Execution."):
-            return "0a1b2c3d4e5f"
-        return "s3://bucket/step/output"
-    if isinstance(value, dict) and "Std:Join" in value:
-        join = value["Std:Join"]
-        return join["On"].join(_resolved(v, parameters) for v in join["Values"])
-    return str(value)
+
+@dataclass
+class _Run:
+    """What one pipeline's list and summarise steps left for the steps after them."""
+
+    window: tuple[Any, Any] | None = None
+    labels_until: Any = None
+    instances: int = 0
+
+
+def _list_step_writes(job: str, options: Any, run: _Run) -> None:
+    """What monitoring.<job>_shards.list_step writes once it has listed a window holding
+    files, with the product's writers and paths: the manifest(s), window.json (the list
+    step's own window) and the baseline copy. The listing itself (S3 capture, the registry)
+    is left to tests/test_drift_shards.py and tests/test_quality_shards.py."""
+    from monitoring import baseline, quality_shards, shards
+
+    copy = baseline.parse(_BASELINE_DOCUMENT, _BASELINE_ORDER, "sample")
+    region = options.region
+    shards.write_baseline_copy(options.list_to, copy, region)
+    window = shards.Window(options.start, options.end)
+    shards.write_window(shards.window_uri(options.list_to), window, region)
+    capture = shards.manifest_for([f"{options.capture}e/v/2026/01/01/00/a.jsonl"], options.capture)
+    shards.write_manifest(options.list_to, capture, region)
+    if job == "quality":
+        labels = shards.manifest_for(
+            [f"{options.ground_truth}2026/01/01/00/a.jsonl"], options.ground_truth
+        )
+        shards.write_manifest(quality_shards.labels_manifest_uri(options), labels, region)
+        run.labels_until = options.labels_until
+    run.window = (options.start, options.end)
+
+
+def _context(job: str, options: Any, model: Any) -> dict[str, Any]:
+    from monitoring import drift_shards, quality_shards
+
+    if job == "drift":
+        return drift_shards.context(options, model)
+    return {"run": quality_shards.run_context(options)}
+
+
+def _summary_step_writes(job: str, options: Any, instance: int) -> None:
+    """Instance ``instance``'s summary (its counts left out), named as the job names it,
+    of the run the job's own context function describes: the baseline it reads is the
+    list step's copy, downloaded."""
+    from monitoring import baseline, shards
+
+    model = baseline.load(options.baseline)
+    context = _context(job, options, model)
+    shards.write_summary(options.summary_to, shards.Summary(job, f"algo-{instance}", context, {}))
+
+
+def _merge_step_reads(job: str, options: Any, run: _Run) -> None:
+    """The merge finds one summary per summarising instance, each of the run it judges."""
+    from monitoring import baseline, shards
+
+    found = shards.read_summaries(options.merge_from, job)
+    assert sorted(s.shard for s in found) == [f"algo-{i}" for i in range(1, run.instances + 1)]
+    model = baseline.parse(_BASELINE_DOCUMENT, _BASELINE_ORDER, "sample")
+    expected = _context(job, options, model)
+    assert all(s.context == expected for s in found)
+
+
+def _run_pipeline(definition: dict[str, Any], execution: Any) -> list[tuple[str, str]]:
+    """Run each processing step's argument parsing in dependency order, on every instance,
+    with what the steps before it wrote; (step, script) for each step."""
+    import importlib
+
+    from pipeline_execution import in_order
+
+    from training.packaging import ENTRY_POINTS
+
+    run, checked = _Run(), []
+    for step in in_order(definition):
+        if step["Type"] != "Processing":
+            continue
+        instances = execution.instances(step)
+        for instance in range(1, instances + 1):
+            execution.download(step, instance)
+            script, *arguments = execution.arguments(step, instance)
+            module = importlib.import_module(ENTRY_POINTS[script])
+            # parse_options checks values too (e.g. a facet or limit the job refuses).
+            if not hasattr(module, "parse_options"):
+                module.parse_args(arguments)
+                continue
+            options = module.parse_options(arguments)
+            job = script.removesuffix(".py")
+            if "--window-from" in arguments:
+                # The list step's window, not one of this step's own making.
+                assert run.window == (options.start, options.end), step["Name"]
+                if job == "quality":
+                    assert options.labels_until == run.labels_until, step["Name"]
+            if "--list-to" in arguments:
+                execution.ensure_bucket(options.list_to)
+                _list_step_writes(job, options, run)
+            elif "--summary-to" in arguments:
+                _summary_step_writes(job, options, instance)
+            elif "--merge-from" in arguments:
+                _merge_step_reads(job, options, run)
+            execution.upload(step, instance)
+        if "--summary-to" in execution.arguments(step):
+            run.instances = instances
+        checked.append((step["Name"], script))
+    return checked
 
 
 @pytest.mark.parametrize("name", ["dev", "staging", "prod"])
-def test_every_job_accepts_the_arguments_its_definition_passes(name: str, plan_of: Any) -> None:
-    import importlib
+def test_every_job_accepts_the_arguments_its_definition_passes(
+    name: str, plan_of: Any, raw_config: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step of every pipeline, run as one execution would: a sharded job's later
+    steps read the window.json, baseline copy and summaries the steps before them wrote."""
+    import boto3
+    from moto import mock_aws
+    from pipeline_execution import Execution
 
-    from guardrails.pipeline_jobs import job_steps
-    from training.packaging import ENTRY_POINTS
+    from infra.config.loader import settings_from_config
 
-    checked = []
-    for pipeline in plan_of(name).all(PIPELINE):
-        definition = _json(pipeline.inputs["pipelineDefinition"])
-        parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
-        for step in job_steps(definition):
-            if step["Type"] != "Processing":
-                continue
-            raw = step["Arguments"]["AppSpecification"].get("ContainerArguments", [])
-            script, *arguments = [_resolved(a, parameters) for a in raw]
-            module = importlib.import_module(ENTRY_POINTS[script])
-            # parse_options checks values too (e.g. a facet or limit the job refuses).
-            if hasattr(module, "parse_options"):
-                module.parse_options(arguments)
-            else:
-                module.parse_args(arguments)
-            checked.append(script)
+    settings = settings_from_config(raw_config(name), project="mlops-kit", stack=name)
+    for variable, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(variable, value)
+    checked: dict[str, list[tuple[str, str]]] = {}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        for pipeline in plan_of(name).all(PIPELINE):
+            definition = _json(pipeline.inputs["pipelineDefinition"])
+            parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+            kind = pipeline.inputs["pipelineName"].removeprefix(f"churn-{name}-")
+            execution = Execution(tmp_path / kind, parameters, s3)
+            checked[kind] = _run_pipeline(definition, execution)
+
+    scripts = {script for steps in checked.values() for _, script in steps}
     expected = {"process.py", "evaluate.py", "publish_card.py"}
     if name != "dev":
         expected |= {"drift.py", "attribution.py", "quality.py"}
-    assert set(checked) == expected
+    # The split step exists only where bad rows are set aside rather than failing the job.
+    if settings.batch.enabled and settings.batch.bad_rows is BadRows.ERRORS:
+        expected.add("batch_split.py")
+    assert scripts == expected
+    if name == "dev":
+        return
+    monitoring = settings.monitoring
+    drift = ["DetectDrift"]
+    if monitoring.drift_instance_count > 1:
+        drift = ["ListDriftWindow", "SummariseDrift", "DetectDrift"]
+    quality = ["MeasureQuality"]
+    if monitoring.quality_instance_count > 1:
+        quality = ["ListQualityWindow", "SummariseQuality", "MeasureQuality"]
+    # Each after the one whose files it reads; attribution beside them, reading none.
+    drift_steps = [step for step, _ in checked["drift"]]
+    assert sorted(drift_steps) == sorted([*drift, "DetectAttributionDrift"])
+    assert [step for step in drift_steps if step in drift] == drift
+    assert [step for step, _ in checked["quality"]] == quality
+    # Today's stack files: prod shards both jobs, staging runs each in one step.
+    assert (len(drift), len(quality)) == ((3, 3) if name == "prod" else (1, 1))
