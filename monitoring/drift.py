@@ -32,7 +32,7 @@ from monitoring import report as reports
 from monitoring.capture import Counts, RecordParser
 from monitoring.capture_arrow import Block
 from monitoring.capture_fast import Columns
-from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, read_window
+from monitoring.shards import MAX_SHARDS, ShardError, mode_problem, read_window
 from monitoring.statistics import CORRECTIONS, MIN_EXPECTED, DriftRule, DriftState
 from monitoring.store import (
     CaptureNotFoundError,
@@ -246,28 +246,9 @@ def parse_options(argv: list[str] | None) -> Options:
 
 
 def _check_sharding(args: argparse.Namespace) -> None:
-    if not MIN_SHARDS <= args.shards <= MAX_SHARDS:
-        raise UsageError(f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {args.shards}")
-    modes = [
-        flag
-        for flag, value in (
-            ("--shards", args.shards > 1 or None),
-            ("--list-to", args.list_to),
-            ("--summary-to", args.summary_to),
-            ("--merge-from", args.merge_from),
-        )
-        if value is not None
-    ]
-    if len(modes) > 1:
-        raise UsageError(f"{' and '.join(modes)} are different modes: pass one")
-    if args.shard_id is not None and args.summary_to is None:
-        raise UsageError("--shard-id names a summary: it needs --summary-to")
-    if args.window_from is not None and args.summary_to is None and args.merge_from is None:
-        raise UsageError("--window-from is for the --summary-to and --merge-from steps")
-    if args.window_from is not None and args.end is not None:
-        raise UsageError("--window-from sets the window: leave out --end")
-    if args.summary_to is not None and args.publish:
-        raise UsageError("--summary-to publishes nothing: the --merge-from step does")
+    problem = mode_problem(args)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def parse_end(text: str | None) -> datetime:

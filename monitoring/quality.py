@@ -43,7 +43,7 @@ from monitoring.join import Joined, KeyHash, Labels, Predictions, join
 from monitoring.predictions import OutputReader
 from monitoring.quality_assess import Settings, Status, assess
 from monitoring.quality_stats import MONITORABLE
-from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, read_window
+from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, mode_problem, read_window
 from monitoring.store import (
     CaptureNotFoundError,
     LocalStore,
@@ -314,29 +314,11 @@ def parse_options(argv: list[str] | None) -> Options:
 
 
 def _check_sharding(args: argparse.Namespace) -> None:
-    if not MIN_SHARDS <= args.shards <= MAX_SHARDS:
-        raise UsageError(f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {args.shards}")
-    modes = [
-        flag
-        for flag, value in (
-            ("--shards", args.shards > 1 or None),
-            ("--list-to", args.list_to),
-            ("--summary-to", args.summary_to),
-            ("--merge-from", args.merge_from),
-        )
-        if value is not None
-    ]
-    if len(modes) > 1:
-        raise UsageError(f"{' and '.join(modes)} are different modes: pass one")
-    if args.shard_id is not None and args.summary_to is None:
-        raise UsageError("--shard-id names a summary: it needs --summary-to")
-    if args.window_from is not None and args.summary_to is None and args.merge_from is None:
-        raise UsageError("--window-from is for the --summary-to and --merge-from steps")
+    problem = mode_problem(args)
+    if problem is not None:
+        raise UsageError(problem)
     if args.labels_list_to is not None and args.list_to is None:
         raise UsageError("--labels-list-to names a manifest: it needs --list-to")
-    # --list-to may publish: with no file to shard it runs the whole (silent) job.
-    if args.summary_to is not None and args.publish:
-        raise UsageError("--summary-to publishes nothing: the --merge-from step does")
 
 
 def parse_end(text: str | None, delay: timedelta, now: str | None = None) -> datetime:

@@ -268,6 +268,36 @@ def check_shard_count(count: int) -> int:
     return count
 
 
+def mode_problem(args: Any) -> str | None:
+    """Why a job's parsed sharding flags (the contract above) do not make one mode, or None.
+
+    ``args`` is the job's argparse namespace: shards, list_to, summary_to, shard_id,
+    window_from, merge_from, end and publish."""
+    if not MIN_SHARDS <= args.shards <= MAX_SHARDS:
+        return f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {args.shards}"
+    modes = [
+        flag
+        for flag, value in (
+            ("--shards", args.shards > 1 or None),
+            ("--list-to", args.list_to),
+            ("--summary-to", args.summary_to),
+            ("--merge-from", args.merge_from),
+        )
+        if value is not None
+    ]
+    if len(modes) > 1:
+        return f"{' and '.join(modes)} are different modes: pass one"
+    if args.shard_id is not None and args.summary_to is None:
+        return "--shard-id names a summary: it needs --summary-to"
+    if args.window_from is not None and args.summary_to is None and args.merge_from is None:
+        return "--window-from is for the --summary-to and --merge-from steps"
+    if args.window_from is not None and args.end is not None:
+        return "--window-from sets the window: leave out --end"
+    if args.summary_to is not None and args.publish:
+        return "--summary-to publishes nothing: the --merge-from step does"
+    return None
+
+
 def partition(files: Sequence[T], count: int) -> list[tuple[T, ...]]:
     """``count`` shards of ``files``, in order, sizes differing by at most one.
 
