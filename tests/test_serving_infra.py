@@ -61,6 +61,11 @@ class Serving:
         (component,) = self.planned.all(COMPONENT)
         return component
 
+    @property
+    def models(self) -> list[RecordedResource]:
+        """The endpoint's models (the batch pipeline declares its own, under its component)."""
+        return [m for m in self.planned.all(MODEL) if "mlopskit:serving:ModelEndpoint$" in m.urn]
+
     def only(self, type_token: str) -> RecordedResource:
         (found,) = self.planned.all(type_token)
         return found
@@ -81,9 +86,7 @@ class Serving:
     def model_named(self, generated: str) -> RecordedResource:
         """The Model the mocks auto-named ``generated`` (``<logical name>-<7 hex digits>``)."""
         (model,) = [
-            m
-            for m in self.planned.all(MODEL)
-            if re.fullmatch(re.escape(m.name) + r"-[0-9a-f]{7}", generated)
+            m for m in self.models if re.fullmatch(re.escape(m.name) + r"-[0-9a-f]{7}", generated)
         ]
         return model
 
@@ -493,14 +496,14 @@ def test_the_serving_role_reads_models_and_writes_capture_only(serving: Serving)
 
 def test_no_shadow_variant_unless_configured(serving: Serving) -> None:
     assert "shadowProductionVariants" not in serving.configuration.inputs
-    assert len(serving.planned.all(MODEL)) == 1
+    assert len(serving.models) == 1
 
 
 def test_a_configured_shadow_gets_its_own_model_and_a_share_of_traffic(
     raw_model_with_shadow: Serving,
 ) -> None:
     serving = raw_model_with_shadow
-    models = serving.planned.all(MODEL)
+    models = serving.models
     assert len(models) == 2
     (variant,) = serving.configuration.inputs["shadowProductionVariants"]
     assert variant["variantName"] == "shadow"
@@ -553,8 +556,10 @@ def test_everything_serving_declares_lives_under_the_component(serving: Serving)
             r
             for t in SERVING_TYPES
             for r in planned.of_type(t)
-            # Monitoring's own alarms (instance, drift) belong to its component.
+            # Monitoring's own alarms (instance, drift) belong to its component, the batch
+            # pipeline's model to its own.
             if not (t == ALARM and "EndpointMonitoring" in r.parent)
+            and "mlopskit:batch:BatchPipeline$" not in r.urn
         ]
         + role
         + policies
