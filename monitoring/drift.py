@@ -32,7 +32,8 @@ from monitoring import report as reports
 from monitoring.capture import Counts, RecordParser
 from monitoring.capture_arrow import Block
 from monitoring.capture_fast import Columns
-from monitoring.shards import MAX_SHARDS, ShardError, mode_problem, read_window
+from monitoring.shards import ShardError, mode_problem, read_window
+from monitoring.shards import add_arguments as add_shard_arguments
 from monitoring.statistics import CORRECTIONS, MIN_EXPECTED, DriftRule, DriftState
 from monitoring.store import (
     CaptureNotFoundError,
@@ -169,33 +170,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--region")
     p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
-    shards = p.add_argument_group(
-        "sharding", "Split a large window over instances or processes (see monitoring/shards.py)."
-    )
-    shards.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help=f"Read the window in N local processes, then merge (1-{MAX_SHARDS}; default 1).",
-    )
-    shards.add_argument(
-        "--list-to", help="Only list the window's files as a SageMaker manifest at this URI."
-    )
-    shards.add_argument(
-        "--summary-to",
-        help="Only summarise the files under --capture into this folder or s3:// prefix.",
-    )
-    shards.add_argument(
-        "--shard-id", help="With --summary-to: the summary's name (default: the SageMaker host)."
-    )
-    shards.add_argument(
-        "--window-from",
-        help="With --summary-to or --merge-from: the list step's window.json (file, folder "
-        "holding it, or s3:// URI) instead of --end and --window-hours.",
-    )
-    shards.add_argument(
-        "--merge-from",
-        help="Merge the summaries in this folder or s3:// prefix, then report as usual.",
+    add_shard_arguments(
+        p,
+        about="Split a large window over instances or processes (see monitoring/shards.py).",
+        list_help="Only list the window's files as a SageMaker manifest at this URI.",
+        summary_help="Only summarise the files under --capture into this folder or s3:// prefix.",
     )
     return p
 

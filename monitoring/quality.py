@@ -43,7 +43,8 @@ from monitoring.join import Joined, KeyHash, Labels, Predictions, join
 from monitoring.predictions import OutputReader
 from monitoring.quality_assess import Settings, Status, assess
 from monitoring.quality_stats import MONITORABLE
-from monitoring.shards import MAX_SHARDS, MIN_SHARDS, ShardError, mode_problem, read_window
+from monitoring.shards import ShardError, mode_problem, read_window
+from monitoring.shards import add_arguments as add_shard_arguments
 from monitoring.store import (
     CaptureNotFoundError,
     LocalStore,
@@ -203,42 +204,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--region")
     p.add_argument("--endpoint-url", help="AWS endpoint for every client, e.g. moto.")
-    shards = p.add_argument_group(
-        "sharding",
-        "Split a large window over instances or processes (monitoring/quality_shards.py).",
-    )
-    shards.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help=f"Read the window in N local processes, then merge ({MIN_SHARDS}-{MAX_SHARDS}; "
-        "default 1).",
-    )
-    shards.add_argument(
-        "--list-to",
-        help="Only list the window's capture files as a SageMaker manifest at this s3:// URI "
-        "(and its label files, see --labels-list-to).",
+    shards = add_shard_arguments(
+        p,
+        about="Split a large window over instances or processes (monitoring/quality_shards.py).",
+        list_help="Only list the window's capture files as a SageMaker manifest at this s3:// "
+        "URI (and its label files, see --labels-list-to).",
+        summary_help="Only join the capture under --capture with the labels and write this "
+        "shard's summary into this folder or s3:// prefix.",
     )
     shards.add_argument(
         "--labels-list-to",
         help="With --list-to: the label files' manifest (default: labels-<name> next to it).",
-    )
-    shards.add_argument(
-        "--summary-to",
-        help="Only join the capture under --capture with the labels and write this shard's "
-        "summary into this folder or s3:// prefix.",
-    )
-    shards.add_argument(
-        "--shard-id", help="With --summary-to: the summary's name (default: the SageMaker host)."
-    )
-    shards.add_argument(
-        "--window-from",
-        help="With --summary-to or --merge-from: the window.json the --list-to step wrote "
-        "(or a folder holding it), instead of --end and --window-hours.",
-    )
-    shards.add_argument(
-        "--merge-from",
-        help="Merge the summaries in this folder or s3:// prefix, then report as usual.",
     )
     return p
 

@@ -43,6 +43,7 @@ not add up to one window.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import multiprocessing
@@ -266,6 +267,35 @@ def check_shard_count(count: int) -> int:
     if not MIN_SHARDS <= count <= MAX_SHARDS:
         raise ShardError(f"--shards must be {MIN_SHARDS} to {MAX_SHARDS}, got {count}")
     return count
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, *, about: str, list_help: str, summary_help: str
+) -> argparse._ArgumentGroup:
+    """The contract's flags, in a "sharding" group a job may add its own flags to."""
+    group = parser.add_argument_group("sharding", about)
+    group.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help=f"Read the window in N local processes, then merge ({MIN_SHARDS}-{MAX_SHARDS}; "
+        "default 1).",
+    )
+    group.add_argument("--list-to", help=list_help)
+    group.add_argument("--summary-to", help=summary_help)
+    group.add_argument(
+        "--shard-id", help="With --summary-to: the summary's name (default: the SageMaker host)."
+    )
+    group.add_argument(
+        "--window-from",
+        help="With --summary-to or --merge-from: the list step's window.json (file, folder "
+        "holding it, or s3:// URI) instead of --end and --window-hours.",
+    )
+    group.add_argument(
+        "--merge-from",
+        help="Merge the summaries in this folder or s3:// prefix, then report as usual.",
+    )
+    return group
 
 
 def mode_problem(args: Any) -> str | None:
