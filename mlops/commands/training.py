@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops.commands.common import ProjectDirOption, console, fail
+from mlops.commands.local_training import train_and_show
 from mlops.commands.tuning import TrialsOption, TuneOption, TuneStackOption
 
 
@@ -35,11 +36,6 @@ def train(
 
     SageMaker training runs through the stack's pipeline (mlops pipeline run).
     """
-    from rich.table import Table
-
-    from mlops.commands.progress import Display
-    from training import local as local_run
-    from training.contract import DataValidationError
     from training.features import Hyperparameters
 
     del local  # the only mode
@@ -59,24 +55,7 @@ def train(
     if raw is not None and not raw.is_file():
         fail(f"--raw {raw}: no such file")
 
-    try:
-        with Display(console, steps=local_run.STEPS) as display:
-            result = local_run.run(
-                run_dir,
-                raw_csv=raw,
-                hyperparameters=Hyperparameters(seed=seed),
-                on_step=display.step,
-            )
-    except DataValidationError as exc:
-        fail(f"data rejected before training (report in {run_dir}/data/processed/report):\n{exc}")
-
-    table = Table(title=f"churn model {result.model_sha256[:12]}")
-    table.add_column("metric")
-    table.add_column("validation", justify="right")
-    table.add_column("test", justify="right")
-    for name, value in result.test_metrics.items():
-        table.add_row(name, f"{result.validation_metrics[name]:.4f}", f"{value:.4f}")
-    console.print(table)
+    result = train_and_show(run_dir, raw, Hyperparameters(seed=seed))
     console.print(
         f"raw data {result.raw_sha256[:12]} ({sum(result.rows.values())} rows: {result.rows}); "
         f"model in {result.model_dir}; took {sum(result.seconds.values()):.1f}s"

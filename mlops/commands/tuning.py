@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from mlops.commands.common import console, fail
+from mlops.commands.local_training import train_and_show
 
 DEFAULT_TRIALS = 30
 TUNING_FILE = "tuning.json"
@@ -61,7 +62,6 @@ def run(
     from mlops.commands.common import stack_settings
     from mlops.commands.progress import Display
     from training import ingest, process
-    from training import local as local_run
     from training import tune as tuning
     from training.contract import DataValidationError
     from training.search_space import DEFAULT_RANGES
@@ -122,26 +122,9 @@ def run(
     )
 
     # Then what `mlops train` does, with the best hyperparameters.
-    try:
-        with Display(console, steps=local_run.STEPS) as display:
-            final = local_run.run(
-                run_dir,
-                raw_csv=raw_path,
-                hyperparameters=result.best.hyperparameters,
-                on_step=display.step,
-            )
-    except DataValidationError as exc:
-        fail(f"data rejected before training (report in {data_root}/processed/report):\n{exc}")
+    final = train_and_show(run_dir, raw_path, result.best.hyperparameters, " (tuned)")
     record = final.model_dir / TUNING_FILE  # next to model.joblib, once training wrote it
     record.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
-
-    metrics = Table(title=f"churn model {final.model_sha256[:12]} (tuned)")
-    metrics.add_column("metric")
-    metrics.add_column("validation", justify="right")
-    metrics.add_column("test", justify="right")
-    for name, value in final.test_metrics.items():
-        metrics.add_row(name, f"{final.validation_metrics[name]:.4f}", f"{value:.4f}")
-    console.print(metrics)
     console.print(
         f"model in {final.model_dir}; tuning record in {record}; "
         f"took {result.seconds + sum(final.seconds.values()):.1f}s",
