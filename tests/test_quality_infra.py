@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
 
+from inference.batch_contract import BadRows
 from infra.config.settings import (
-    BadRows,
     BiasSettings,
     ExplainabilitySettings,
     MonitoringSettings,

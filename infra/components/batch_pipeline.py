@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from inference.batch_contract import BadRows
 from infra.components.location import StackLocation
 from infra.components.model_endpoint import ModelEndpointArgs, RegistryLocation
 from infra.components.model_endpoint import _container as served_container
 from infra.components.pipeline_schedule import PipelineScheduleArgs, declare_pipeline_schedule
 from infra.components.service_role import ServiceRole, ServiceRoleArgs
-from infra.config.settings import BadRows, Settings
+from infra.config.settings import Settings
 from infra.naming import Naming
 from infra.policies.batch import (
     BatchScope,
@@ -212,7 +213,6 @@ def batch_definition(
     model_name: str,
 ) -> str:
     """The pipeline's definition once Pulumi has resolved names and ARNs."""
-    from inference.batch_contract import BadRows as ContractBadRows
     from pipelines import sdk
     from pipelines.batch_pipeline import BatchPipelineSpec, TransformSpec, build_definition
 
@@ -233,7 +233,7 @@ def batch_definition(
                 max_payload_mb=batch.max_payload_mb,
                 max_concurrent_transforms=batch.max_concurrent_transforms,
                 content_type=batch.content_type.value,
-                bad_rows=ContractBadRows(batch.bad_rows.value),
+                bad_rows=batch.bad_rows,
             ),
             code=code.location(artifacts_bucket),
             image_uri=sdk.image_uri(naming.region, FRAMEWORK_VERSION, "training"),

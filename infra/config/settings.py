@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+# What a batch job does with a row the model cannot score: the contract's own policy.
+from inference.batch_contract import BadRows
 from infra.config import validators as v
 from infra.config.aws_catalog import JobKind
 from infra.naming import ArtifactPrefix, BucketPurpose, bucket_name
@@ -160,13 +162,6 @@ class TrainingSettings(_Section):
     # new environment has a model before the pipeline first runs.
     baseline_job: bool = False
     tuning: TuningSettings = TuningSettings()
-
-
-class BadRows(enum.StrEnum):
-    """What a batch job does with a row the model cannot score."""
-
-    FAIL = "fail"  # the job fails, naming the file and line
-    ERRORS = "errors"  # the row goes to the errors output with its reason; the rest are scored
 
 
 class BatchContentType(enum.StrEnum):
