@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from inference import batch_contract
+
 # What a batch job does with a row the model cannot score: the contract's own policy.
 from inference.batch_contract import BadRows
 from infra.config import validators as v
@@ -165,8 +167,10 @@ class TrainingSettings(_Section):
 
 
 class BatchContentType(enum.StrEnum):
-    CSV = "text/csv"
-    JSON_LINES = "application/jsonlines"
+    """The contract's input formats, as a type stack files are validated against."""
+
+    CSV = batch_contract.CSV
+    JSON_LINES = batch_contract.JSON_LINES
 
 
 class BatchSettings(_Section):

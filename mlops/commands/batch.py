@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from inference.batch_contract import CONTENT_TYPES, BadRows
 from mlops.commands.common import (
     EndpointUrlOption,
     ProfileOption,
@@ -24,8 +25,7 @@ from mlops.commands.common import (
 )
 
 LOCAL_MODEL = Path("runs/local/model")
-CONTENT_TYPES = ("text/csv", "application/jsonlines")  # batch_contract.CONTENT_TYPES
-BAD_ROWS = ("fail", "errors")  # batch_contract.BadRows
+BAD_ROWS = tuple(mode.value for mode in BadRows)
 
 
 def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
@@ -154,7 +154,6 @@ def _run_local(
     capture: bool,
 ) -> None:
     from inference import batch
-    from inference.batch_contract import BadRows
     from mlops.commands.progress import Display
 
     try:
