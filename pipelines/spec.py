@@ -167,6 +167,23 @@ def metric_regex(metric_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class VpcSpec:
+    """Subnets and security groups a job runs in: SageMaker's VpcConfig.
+
+    With one, a job's instances get network interfaces in the stack's private subnets and
+    reach AWS through its VPC endpoints; a network-isolated job's S3 transfers go through
+    the VPC too. None: SageMaker's own network.
+    """
+
+    subnets: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    def as_request(self) -> dict[str, list[str]]:
+        """The VpcConfig block of a Create*Job request."""
+        return {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_group_ids)}
+
+
+@dataclass(frozen=True)
 class TrainingPipelineSpec:
     region: str
     pipeline_name: str
@@ -199,6 +216,8 @@ class TrainingPipelineSpec:
     hyperparameters: dict[str, str] = field(default_factory=dict)
     # None: one training job (the Train step); else a tuning step searches these ranges.
     tuning: TuningSpec | None = None
+    # Every step's VpcConfig; None: SageMaker's own network.
+    vpc: VpcSpec | None = None
 
     @property
     def metric_json_path(self) -> str:

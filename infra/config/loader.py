@@ -33,6 +33,7 @@ OBJECT_KEYS = {
     "bias": "bias",
     "explainability": "explainability",
     "batch": "batch",
+    "network": "network",
     "sharing": "sharing",
     "sharedRegistry": "shared_registry",
 }

@@ -193,6 +193,93 @@ class BatchSettings(_Section):
     max_runtime_minutes: Annotated[int, Field(ge=1, le=5 * 24 * 60)] = 240
 
 
+class NetworkMode(enum.StrEnum):
+    # The stack declares its own VPC: private subnets, VPC endpoints, flow logs.
+    CREATE = "create"
+    # The platform's VPC: subnets and security groups given by ID, endpoints managed there.
+    EXISTING = "existing"
+    # RELAXED: jobs and models run on SageMaker's own network (isolated where they can be).
+    NONE = "none"
+
+
+SubnetId = Annotated[str, AfterValidator(v.ec2_id("subnet", "a subnet"))]
+SecurityGroupId = Annotated[str, AfterValidator(v.ec2_id("sg", "a security group"))]
+VpcEndpointId = Annotated[str, AfterValidator(v.ec2_id("vpce", "a VPC endpoint"))]
+
+
+class NetworkSettings(_Section):
+    """Where SageMaker jobs and models run: the stack's private VPC, the platform's, or none.
+
+    In a VPC, every job and model gets subnets and security groups (SageMaker's VpcConfig)
+    and reaches AWS only through VPC endpoints: there is no internet or NAT gateway.
+    """
+
+    mode: NetworkMode = NetworkMode.CREATE
+    # create: the VPC's address space, split into one private subnet per zone.
+    cidr: Annotated[str, AfterValidator(v.private_cidr)] = "10.20.0.0/16"
+    availability_zones: Annotated[int, Field(ge=2, le=6)] = 2
+    flow_log_retention_days: LogRetentionDays = 365
+    # existing: at least two subnets (in different zones: SageMaker spreads endpoint
+    # instances over the model's subnets) and the groups the jobs use; VpcConfig's limits.
+    subnet_ids: Annotated[tuple[SubnetId, ...], Field(max_length=16)] = ()
+    security_group_ids: Annotated[tuple[SecurityGroupId, ...], Field(max_length=5)] = ()
+    # The buckets refuse the stack's in-VPC job roles any request that does not come
+    # through the S3 gateway endpoint (aws:SourceVpce): stolen job credentials are useless
+    # outside the VPC. existing mode names the endpoint in s3EndpointId.
+    require_s3_endpoint: bool = False
+    s3_endpoint_id: VpcEndpointId | None = None
+    # SageMaker Serverless Inference cannot run in a VPC: a serverless endpoint in a VPC
+    # stack needs this true, saying its model runs outside the VPC.
+    serverless_outside_vpc: bool = False
+
+    @property
+    def private(self) -> bool:
+        return self.mode is not NetworkMode.NONE
+
+    @model_validator(mode="after")
+    def _complete(self) -> NetworkSettings:
+        existing = self.mode is NetworkMode.EXISTING
+        if existing:
+            if len(set(self.subnet_ids)) < 2:
+                raise ConfigKeyError(
+                    "network.subnetIds",
+                    "existing mode needs at least two distinct subnets, in different "
+                    f"availability zones; got {list(self.subnet_ids)}",
+                )
+            if len(set(self.subnet_ids)) != len(self.subnet_ids):
+                raise ConfigKeyError("network.subnetIds", "names a subnet twice")
+            if not self.security_group_ids:
+                raise ConfigKeyError(
+                    "network.securityGroupIds",
+                    "existing mode needs 1-5 security groups for the jobs and models",
+                )
+            if len(set(self.security_group_ids)) != len(self.security_group_ids):
+                raise ConfigKeyError("network.securityGroupIds", "names a group twice")
+            if self.require_s3_endpoint and self.s3_endpoint_id is None:
+                raise ConfigKeyError(
+                    "network.s3EndpointId",
+                    "requireS3Endpoint in existing mode needs the VPC's S3 gateway endpoint "
+                    "ID (vpce-...), the one the buckets will require",
+                )
+        else:
+            for key, given in (
+                ("subnetIds", self.subnet_ids),
+                ("securityGroupIds", self.security_group_ids),
+                ("s3EndpointId", self.s3_endpoint_id),
+            ):
+                if given:
+                    raise ConfigKeyError(
+                        f"network.{key}",
+                        f"is only for mode 'existing'; mode is '{self.mode.value}'",
+                    )
+        if self.mode is NetworkMode.NONE and self.require_s3_endpoint:
+            raise ConfigKeyError(
+                "network.requireS3Endpoint",
+                "needs a VPC (mode 'create' or 'existing'); mode is 'none'",
+            )
+        return self
+
+
 class TrafficShift(enum.StrEnum):
     """How a blue/green update moves traffic to the new fleet (SageMaker TrafficRoutingConfig)."""
 
@@ -509,6 +596,7 @@ class Settings(BaseModel):
     bias: BiasSettings = BiasSettings()
     explainability: ExplainabilitySettings = ExplainabilitySettings()
     batch: BatchSettings = BatchSettings()
+    network: NetworkSettings = NetworkSettings()
     sharing: SharingSettings = SharingSettings()
     shared_registry: SharedRegistrySettings | None = None
 
@@ -554,6 +642,7 @@ class Settings(BaseModel):
             _check_prod_rules(self)
         if self.serving.kind is EndpointKind.SERVERLESS:
             _check_serverless(self.serving)
+            _check_serverless_network(self)
         _check_model_archives(self)
         if self.account_id and any(c.account_id == self.account_id for c in self.sharing.consumers):
             raise ConfigKeyError(
@@ -623,6 +712,24 @@ def _check_serverless(serving: ServingSettings) -> None:
             raise ConfigKeyError(key, message)
 
 
+def _check_serverless_network(settings: Settings) -> None:
+    # AWS: "Serverless Inference does not support ... VPC configuration". The model would
+    # run outside the stack's VPC, so the stack file has to say it accepts that.
+    network = settings.network
+    if (
+        network.private
+        and settings.serving.model is not None
+        and not network.serverless_outside_vpc
+    ):
+        raise ConfigKeyError(
+            "network.serverlessOutsideVpc",
+            "a serverless endpoint cannot run in a VPC (SageMaker Serverless Inference does "
+            "not support VpcConfig): use serving.kind 'instance', or write "
+            "`serverlessOutsideVpc: true` to accept that its model runs outside the VPC "
+            "while the stack's jobs stay inside",
+        )
+
+
 def _check_prod_rules(settings: Settings) -> None:
     storage, serving = settings.storage, settings.serving
     if storage.force_destroy:
@@ -655,6 +762,12 @@ def _check_prod_rules(settings: Settings) -> None:
         raise ConfigKeyError(
             "serving.dataCapturePercent",
             "must be at least 1 in prod: drift detection reads the captured traffic",
+        )
+    if not settings.network.private:
+        raise ConfigKeyError(
+            "network.mode",
+            "must be 'create' or 'existing' in prod: prod jobs and models run in a VPC "
+            "with no route to the internet",
         )
     if not settings.monitoring.alarm_emails:
         raise ConfigKeyError(

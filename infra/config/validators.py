@@ -7,6 +7,7 @@ with the config key, so messages here never repeat the key themselves.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable
 
@@ -121,6 +122,39 @@ def categorical_feature(value: str) -> str:
             f"'{value}' is not a categorical feature of the model; one of "
             f"{', '.join(CATEGORICAL_FEATURES)}"
         )
+    return value
+
+
+# EC2's ID formats: a type prefix and 8 (older) or 17 hex digits.
+_EC2_ID = "^{kind}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})$"
+
+
+def ec2_id(kind: str, what: str) -> Callable[[str], str]:
+    pattern = re.compile(_EC2_ID.format(kind=kind))
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(
+                f"{value!r} is not {what} ID ({kind}- and 8 or 17 lowercase hex digits)"
+            )
+        return value
+
+    return check
+
+
+def private_cidr(value: str) -> str:
+    """A VPC CIDR block: RFC 1918 space, /16 to /24 (AWS allows /16 to /28; the kit
+    needs room for a /28-or-larger subnet per availability zone)."""
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv4 CIDR block such as 10.20.0.0/16 ({exc})"
+        ) from None
+    if not network.is_private:
+        raise ValueError(f"{value} is not private address space (RFC 1918)")
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError(f"{value}: the VPC's prefix must be /16 to /24, got /{network.prefixlen}")
     return value
 
 
