@@ -34,7 +34,7 @@ from pipelines.batch_layout import (
     PREDICTIONS_FOLDER,
     TRANSFORM_FOLDER,
 )
-from pipelines.spec import PROCESSING_ROOT, CodeLocation
+from pipelines.spec import PROCESSING_ROOT, CodeLocation, VpcSpec
 
 with sdk.sdk_environment():
     from sagemaker.core.inputs import BatchDataCaptureConfig
@@ -105,6 +105,9 @@ class BatchPipelineSpec:
     # Batch capture's DestinationS3Uri; None: no capture.
     capture_uri: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    # The split step's VpcConfig; None: SageMaker's own network. The transform job has no
+    # VpcConfig of its own: it runs in its model's (see _transform_step).
+    vpc: VpcSpec | None = None
 
 
 def run_uri(output_uri: Any, folder: str) -> Any:
@@ -134,6 +137,9 @@ def build_definition(spec: BatchPipelineSpec) -> str:
 
 
 def _transform_step(spec: BatchPipelineSpec, session: Any, input_uri: Any, output_uri: Any) -> Any:
+    # No VpcConfig here, by design: CreateTransformJob has no such member (botocore's
+    # sagemaker service model). A transform job runs in the VPC of the model it names,
+    # CreateModel's VpcConfig, which the stack sets on its batch model resource.
     job = spec.transform
     processing_args = contract.data_processing(job.content_type)
     transformer = Transformer(
@@ -192,6 +198,7 @@ def _split_step(spec: BatchPipelineSpec, session: Any, output_uri: Any, transfor
         # Reads and writes local folders only; SageMaker moves them to and from S3.
         network_isolation=True,
         environment=spec.code.job_environment,
+        vpc=spec.vpc,
     )
     step_args = processor.run(
         code=spec.code.runner_uri,

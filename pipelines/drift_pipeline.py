@@ -9,7 +9,9 @@ With ``instance_count`` above 1, DetectDrift merges what N instances summarised
 
 Both run the same code bundle as the training pipeline (``drift.py`` and ``attribution.py``
 inside it, launched by ``bundle_runner.py``) on the same managed scikit-learn image, each as
-its own role. Reports land next to the captured data, under a per-execution prefix. Like the
+its own role, in the stack's VPC when the spec has one (``vpc``): DetectDrift keeps its
+network access, which then reaches S3, the registry and CloudWatch through the VPC's
+endpoints. Reports land next to the captured data, under a per-execution prefix. Like the
 training definition it builds offline and byte-for-byte the same from the same spec.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import processing, sdk, shard_steps
-from pipelines.spec import PROCESSING_ROOT, CodeLocation
+from pipelines.spec import PROCESSING_ROOT, CodeLocation, VpcSpec
 
 with sdk.sdk_environment():
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -43,7 +45,10 @@ ATTRIBUTION_FOLDER = "attribution"
 
 @dataclass(frozen=True)
 class AttributionSpec:
-    """Model Monitor's feature-attribution drift on the drift job's window."""
+    """Model Monitor's feature-attribution drift on the drift job's window.
+
+    Its job runs with the drift spec's instance, volume, key and VPC; only the role is its own.
+    """
 
     role_arn: str
     ndcg_threshold: float
@@ -76,6 +81,8 @@ class DriftPipelineSpec:
     attribution: AttributionSpec | None = None
     # Above 1: list, summarise on this many instances, merge (see the module docstring).
     instance_count: int = 1
+    # Every step's VpcConfig; None: SageMaker's own network.
+    vpc: VpcSpec | None = None
 
 
 class DriftParameter:
@@ -260,6 +267,7 @@ def _processor(
         # only the summarise step of a sharded run reads local files alone.
         network_isolation=network_isolation,
         environment=spec.code.job_environment,
+        vpc=spec.vpc,
     )
 
 

@@ -1,8 +1,8 @@
 """Processing-job pieces both pipelines use: the processor, and S3 inputs and outputs.
 
 Every processing job runs the code bundle on the managed scikit-learn image with the stack
-key on its volume and outputs and encrypted inter-container traffic; only whether it may
-reach the network differs (training: never; drift: it must).
+key on its volume and outputs and encrypted inter-container traffic, in the stack's VPC when
+it has one; only whether it may reach the network differs (training: never; drift: it must).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines import sdk
-from pipelines.spec import BUNDLE_DIR
+from pipelines.spec import BUNDLE_DIR, VpcSpec
 
 with sdk.sdk_environment():
     from sagemaker.core.network import NetworkConfig
@@ -34,6 +34,7 @@ def script_processor(
     max_runtime_seconds: int,
     network_isolation: bool,
     environment: dict[str, str],
+    vpc: VpcSpec | None = None,
 ) -> Any:
     return ScriptProcessor(
         role=role_arn,
@@ -47,9 +48,18 @@ def script_processor(
         max_runtime_in_seconds=max_runtime_seconds,
         sagemaker_session=session,
         env=environment or None,
-        network_config=NetworkConfig(
-            enable_network_isolation=network_isolation, encrypt_inter_container_traffic=True
-        ),
+        network_config=network_config(network_isolation=network_isolation, vpc=vpc),
+    )
+
+
+def network_config(*, network_isolation: bool, vpc: VpcSpec | None) -> Any:
+    """A processing job's NetworkConfig; with a VPC, its VpcConfig (CreateProcessingJob's
+    NetworkConfig.VpcConfig). None leaves both members out, so the request is unchanged."""
+    return NetworkConfig(
+        enable_network_isolation=network_isolation,
+        encrypt_inter_container_traffic=True,
+        subnets=None if vpc is None else list(vpc.subnets),
+        security_group_ids=None if vpc is None else list(vpc.security_group_ids),
     )
 
 

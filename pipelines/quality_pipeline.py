@@ -10,7 +10,7 @@ MeasureQuality.
 
 A sibling of the drift pipeline rather than a step of it: labels arrive late, so it judges
 an older window (``--label-delay-hours``) on a schedule of its own. Same bundle, image and
-offline, byte-for-byte build as the other pipelines.
+offline, byte-for-byte build as the other pipelines; in the stack's VPC when the spec has one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import processing, sdk, shard_steps
-from pipelines.spec import PROCESSING_ROOT, BiasSpec, CodeLocation
+from pipelines.spec import PROCESSING_ROOT, BiasSpec, CodeLocation, VpcSpec
 
 with sdk.sdk_environment():
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -65,6 +65,8 @@ class QualityPipelineSpec:
     bias: BiasSpec
     # Above 1: list, summarise on this many instances, merge (see the module docstring).
     instance_count: int = 1
+    # Every step's VpcConfig; None: SageMaker's own network.
+    vpc: VpcSpec | None = None
 
 
 class QualityParameter:
@@ -169,6 +171,7 @@ def _processor(
         # only the summarise step of a sharded run reads local files alone.
         network_isolation=network_isolation,
         environment=spec.code.job_environment,
+        vpc=spec.vpc,
     )
 
 

@@ -11,7 +11,10 @@ configured as Train's job is; the best job's model goes on to Evaluate and Regis
 Every job runs the code bundle Pulumi uploaded (content-addressed URIs in the spec) on the
 managed scikit-learn image, with inter-container encryption and the stack's KMS key on
 volumes and outputs, and all but one network-isolated: PublishModelCard calls the SageMaker
-API (CreateModelCard), so it runs with network, as its own narrow role. Step outputs land
+API (CreateModelCard), so it runs with network, as its own narrow role. With a VpcSpec every
+job (processing, training, and each of the tuning job's) runs in the stack's subnets and
+security groups; the card step then reaches the SageMaker API through the VPC's interface
+endpoint, and isolated jobs' S3 transfers go through the VPC. Step outputs land
 under a per-execution prefix (``.../<PipelineExecutionId>/...``), so runs never overwrite
 each other's data.
 
@@ -31,9 +34,7 @@ from training.search_space import Range
 with sdk.sdk_environment():
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
-    from sagemaker.core.shapes import (
-        MetricDefinition,
-    )
+    from sagemaker.core.shapes import MetricDefinition, VpcConfig
     from sagemaker.core.workflow.conditions import (
         ConditionEquals,
         ConditionGreaterThanOrEqualTo,
@@ -182,6 +183,7 @@ def _processor(
         max_runtime_seconds=spec.max_runtime_seconds,
         network_isolation=network_isolation,
         environment=spec.code.job_environment,
+        vpc=spec.vpc,
     )
 
 
@@ -228,7 +230,11 @@ def _trainer(spec: TrainingPipelineSpec, session: Any, params: _Parameters) -> A
             volume_kms_key_id=spec.kms_key_arn,
         ),
         networking=Networking(
-            enable_network_isolation=True, enable_inter_container_traffic_encryption=True
+            enable_network_isolation=True,
+            enable_inter_container_traffic_encryption=True,
+            # CreateTrainingJob's VpcConfig; None leaves it out of the request.
+            subnets=None if spec.vpc is None else list(spec.vpc.subnets),
+            security_group_ids=None if spec.vpc is None else list(spec.vpc.security_group_ids),
         ),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=spec.max_runtime_seconds),
         output_data_config=OutputDataConfig(
@@ -285,6 +291,10 @@ class _SecureTuner(HyperparameterTuner):  # type: ignore[misc]  # the SDK is unt
     inter-container encryption (Networking): the tuning job's training jobs would run with
     network and a volume under an AWS-owned key. HyperParameterTrainingJobDefinition has
     all three (botocore's CreateHyperParameterTuningJob shape); they are put back here.
+
+    The VpcConfig it does copy (Networking._to_vpc_config), but inside ``try: ... except
+    Exception: pass``: any failure there would silently start the search's jobs outside the
+    VPC. So it is set here from the trainer too.
     """
 
     def _build_training_job_definition(self, inputs: Any) -> Any:
@@ -295,6 +305,11 @@ class _SecureTuner(HyperparameterTuner):  # type: ignore[misc]  # the SDK is unt
         definition.enable_inter_container_traffic_encryption = (
             trainer.networking.enable_inter_container_traffic_encryption
         )
+        networking = trainer.networking
+        if networking.subnets is not None:
+            definition.vpc_config = VpcConfig(
+                subnets=networking.subnets, security_group_ids=networking.security_group_ids
+            )
         return definition
 
 

@@ -6,12 +6,14 @@ own (tests/sagemaker_image.py): inputs copied from a local stand-in for S3 to th
 paths, ``/opt/ml/input/config/*.json`` written for training, the definition's command or
 the image's ``train`` entry, the step's Environment, the StoppingCondition as a timeout,
 and, where the definition asks for network isolation, a network namespace with nothing in
-it. Outputs go back to the stand-in under the definition's S3 URIs, so the next step's
-``Get`` expressions resolve (tests/pipeline_expressions.py). Condition steps pick their
-branch (at any depth), RegisterModel steps record the request they would send (and name
-the version it would create), Fail steps raise. Steps given as ``reused`` are not run:
-their properties come from an earlier execution, as SageMaker's selective execution takes
-unselected steps' outputs from its source execution.
+it. A step's VpcConfig is not reproduced (there is no VPC here): a job has this machine's
+network or none, as its isolation flag says, with or without one. Outputs go back to the
+stand-in under the definition's S3 URIs, so the next step's ``Get`` expressions resolve
+(tests/pipeline_expressions.py). Condition steps pick their branch (at any depth),
+RegisterModel steps record the request they would send (and name the version it would
+create), Fail steps raise. Steps given as ``reused`` are not run: their properties come
+from an earlier execution, as SageMaker's selective execution takes unselected steps'
+outputs from its source execution.
 
 Nothing here knows a step's name: everything comes from the definition.
 """
