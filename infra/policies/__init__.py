@@ -18,6 +18,13 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
     "ecr:GetAuthorizationToken": "ECR login token is account-wide",
     # CloudWatch metrics have no ARNs; we narrow it with the cloudwatch:namespace condition.
     "cloudwatch:PutMetricData": "metrics have no resource ARNs; scoped by namespace condition",
+    # SageMaker reads the network it places a job's or model's interfaces in (VPC mode);
+    # EC2's Describe* actions take no resource type.
+    "ec2:DescribeNetworkInterfaces": "EC2 Describe* calls have no resource type",
+    "ec2:DescribeVpcs": "EC2 Describe* calls have no resource type",
+    "ec2:DescribeDhcpOptions": "EC2 Describe* calls have no resource type",
+    "ec2:DescribeSubnets": "EC2 Describe* calls have no resource type",
+    "ec2:DescribeSecurityGroups": "EC2 Describe* calls have no resource type",
 }
 
 

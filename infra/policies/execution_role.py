@@ -2,7 +2,8 @@
 
 The role is what SageMaker training, processing and endpoint containers run as. Every grant
 names this stack's buckets (write grants down to key prefixes), its KMS key, SageMaker's log
-groups and this stack's registry; the only "*" grants are in ``STAR_ONLY_ACTIONS``.
+groups and this stack's registry; the only "*" grants are in ``STAR_ONLY_ACTIONS``. With a
+VPC (``vpc``), models and jobs run as it are placed there, so it gets the network policy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Protocol
 
 from infra.naming import ArtifactPrefix, CapturePrefix, DataPrefix, sagemaker_arn
 from infra.policies import Document, document
+from infra.policies.vpc import network_policies
+from pipelines.spec import VpcSpec
 
 # SageMaker's own log groups; their names are fixed by the service, so we cannot prefix them.
 # Pipeline steps get generated job names, so streams cannot be narrowed by job name either.
@@ -47,6 +50,8 @@ class ExecutionRoleScope:
     artifacts_bucket_arn: str
     capture_bucket_arn: str
     metrics_namespace: str
+    # The subnets and security groups its models and jobs run in; None: SageMaker's network.
+    vpc: VpcSpec | None = None
 
     @property
     def bucket_arns(self) -> list[str]:
@@ -223,4 +228,5 @@ def permission_policies(scope: ExecutionRoleScope) -> dict[str, Document]:
         "ecr": ecr_policy(scope),
         "metrics": metrics_policy(scope.metrics_namespace),
         "registry": registry_policy(scope),
+        **network_policies(scope.partition, scope.region, scope.account_id, scope.vpc),
     }

@@ -7,6 +7,10 @@ an isolated container can do. Their roles make up for it: each reads only what i
 reads (captured traffic, and labels for the quality job; the served model's archive or its
 registered reports; code), writes only monitoring reports, and may publish metrics only
 into the kit's namespace.
+
+In a VPC (``vpc``) that access is the VPC's: the pipelines may start the jobs only in the
+stack's subnets and security groups, whose endpoints reach S3, the registry and CloudWatch,
+and each job role may attach its job there (infra/policies/vpc.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from infra.policies.execution_role import (
     sagemaker_logs_policy,
 )
 from infra.policies.training import PIPELINE_JOB_PREFIX, stack_key_conditions
+from infra.policies.vpc import network_policies, with_vpc_conditions
+from pipelines.spec import VpcSpec
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class MonitoringScope:
     # files of their own runs: the manifest, window and summaries under SHARD_SCRATCH.
     drift_sharded: bool = False
     quality_sharded: bool = False
+    # The stack's subnets and security groups; None: jobs run on SageMaker's network.
+    vpc: VpcSpec | None = None
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -90,6 +98,7 @@ def _job_policies(
                 "Resource": scope.sagemaker_arn(f"model-package/{scope.model_package_group}/*"),
             }
         ),
+        **network_policies(scope.partition, scope.region, scope.account_id, scope.vpc),
     }
 
 
@@ -135,10 +144,13 @@ def _pipeline_policies(scope: MonitoringScope, what: str, roles: list[str]) -> d
             "Resource": jobs,
             # Network access is the monitoring jobs' one exception (see module docstring);
             # encryption in transit and at rest with the stack key is still required.
-            "Condition": {
-                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
-                "ArnEquals": stack_key_conditions(scope.kms_key_arn),
-            },
+            "Condition": with_vpc_conditions(
+                {
+                    "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+                    "ArnEquals": stack_key_conditions(scope.kms_key_arn),
+                },
+                scope.vpc,
+            ),
         },
         {
             "Sid": f"FollowAndStop{what}Jobs",

@@ -17,6 +17,8 @@ from infra.policies.execution_role import (
     kms_policy,
     sagemaker_logs_policy,
 )
+from infra.policies.vpc import network_policies
+from pipelines.spec import VpcSpec
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class ServingScope:
     kms_key_arn: str
     artifacts_bucket_arn: str
     capture_bucket_arn: str
+    # The model's VpcConfig (instance endpoints in a VPC stack): its network interfaces.
+    vpc: VpcSpec | None = None
 
 
 def serving_policies(scope: ServingScope) -> dict[str, Document]:
@@ -40,6 +44,7 @@ def serving_policies(scope: ServingScope) -> dict[str, Document]:
         "kms": kms_policy(scope),
         "logs": sagemaker_logs_policy(scope, (), endpoints=True),
         "ecr": ecr_policy(scope),
+        **network_policies(scope.partition, scope.region, scope.account_id, scope.vpc),
     }
 
 

@@ -6,11 +6,16 @@ inter-container encryption and this stack's key, and may only pass the job roles
 job with network is PublishModelCard (CreateModelCard is an API call): only a job of that
 step may start without isolation, and its role may touch nothing but evaluation reports and
 this registry's model cards. The scheduler role may only start this one pipeline.
+
+With a VPC (``vpc``), every job the pipeline starts, the model-card job included, must run
+in the stack's subnets and security groups, and each job role may attach its job there
+(infra/policies/vpc.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from infra.naming import ArtifactPrefix, DataPrefix, sagemaker_arn
 from infra.policies import Document, Statement, document
@@ -20,6 +25,8 @@ from infra.policies.execution_role import (
     kms_policy,
     sagemaker_logs_policy,
 )
+from infra.policies.vpc import network_policies, with_vpc_conditions
+from pipelines.spec import VpcSpec
 
 # SageMaker Pipelines names the jobs it starts "pipelines-<execution id>-<step>-<token>".
 PIPELINE_JOB_PREFIX = "pipelines-"
@@ -45,6 +52,8 @@ class TrainingScope:
     model_card_role_arn: str
     # The pipeline has a Tune step (training.tuning.enabled): its role may run tuning jobs.
     tuning: bool = False
+    # The stack's subnets and security groups; None: jobs run on SageMaker's network.
+    vpc: VpcSpec | None = None
 
     def sagemaker_arn(self, resource: str) -> str:
         return sagemaker_arn(self.partition, self.region, self.account_id, resource)
@@ -72,6 +81,7 @@ def _job_policies(
         "kms": kms_policy(scope),
         "logs": sagemaker_logs_policy(scope, [log_group]),
         "ecr": ecr_policy(scope),
+        **network_policies(scope.partition, scope.region, scope.account_id, scope.vpc),
     }
 
 
@@ -130,16 +140,19 @@ def model_card_job_policies(scope: TrainingScope) -> dict[str, Document]:
     }
 
 
-def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, str]]:
+def _secure_job_conditions(scope: TrainingScope) -> dict[str, dict[str, Any]]:
     # A request that omits any of these keys fails the condition, so the pipeline cannot
     # start a job without isolation or with another (or no) key, whatever its definition says.
-    return {
-        "Bool": {
-            "sagemaker:NetworkIsolation": "true",
-            "sagemaker:InterContainerTrafficEncryption": "true",
+    return with_vpc_conditions(
+        {
+            "Bool": {
+                "sagemaker:NetworkIsolation": "true",
+                "sagemaker:InterContainerTrafficEncryption": "true",
+            },
+            "ArnEquals": stack_key_conditions(scope.kms_key_arn),
         },
-        "ArnEquals": stack_key_conditions(scope.kms_key_arn),
-    }
+        scope.vpc,
+    )
 
 
 def stack_key_conditions(kms_key_arn: str) -> dict[str, str]:
@@ -204,10 +217,13 @@ def pipeline_policies(scope: TrainingScope) -> dict[str, Document]:
             "Resource": scope.sagemaker_arn(
                 f"processing-job/{PIPELINE_JOB_PREFIX}*-{MODEL_CARD_STEP_JOB}-*"
             ),
-            "Condition": {
-                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
-                "ArnEquals": {"sagemaker:VolumeKmsKey": scope.kms_key_arn},
-            },
+            "Condition": with_vpc_conditions(
+                {
+                    "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
+                    "ArnEquals": {"sagemaker:VolumeKmsKey": scope.kms_key_arn},
+                },
+                scope.vpc,
+            ),
         },
         {
             "Sid": "FollowAndStopJobs",

@@ -87,7 +87,7 @@ def evaluate(
     identity: Sequence[Policy] = (),
     resource: ResourcePolicy | None = None,
 ) -> Outcome:
-    context = normalize_context(request.context)
+    context = normalize_context({**_principal_keys(request), **request.context})
     identity_allows: list[str] = []
     resource_allows: list[tuple[str, _Reach]] = []
     denies: list[str] = []
@@ -125,6 +125,15 @@ def evaluate(
     if not granted:
         return Outcome(Decision.IMPLICIT_DENY)
     return Outcome(Decision.ALLOWED, allowed_by=tuple(granted))
+
+
+def _principal_keys(request: Request) -> dict[str, str]:
+    """Global keys AWS puts in every request an IAM principal makes (IAM User Guide, "AWS
+    global condition context keys": aws:PrincipalArn, aws:PrincipalAccount)."""
+    account = request.principal_account
+    if account is None:
+        return {}
+    return {"aws:PrincipalArn": request.principal, "aws:PrincipalAccount": account}
 
 
 def _applicable(
