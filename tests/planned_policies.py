@@ -41,6 +41,7 @@ POLICY_FIELDS: dict[tuple[str, str], PolicyKind] = {
     (KMS_KEY, "policy"): PolicyKind.RESOURCE,
     (TOPIC_POLICY, "policy"): PolicyKind.RESOURCE,
     (REGISTRY_POLICY, "resourcePolicy"): PolicyKind.RESOURCE,
+    ("aws:ec2/vpcEndpoint:VpcEndpoint", "policy"): PolicyKind.ENDPOINT,
 }
 
 

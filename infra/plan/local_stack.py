@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from infra.plan.aws_requests import check_plan
+from infra.plan.aws_requests import check_plan, network
 from infra.plan.aws_requests.inputs import Request
 from infra.plan.aws_requests.shapes import Opaque
 from infra.plan.aws_requests.storage import PENDING_KEY_ID
@@ -62,6 +62,8 @@ class LocalStack:
 CREATE_ORDER = (
     "aws:kms/key:Key",
     "aws:kms/alias:Alias",
+    # The network before what runs in it: later requests name its real IDs.
+    *network.CREATE_ORDER,
     "aws:s3/bucket:Bucket",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -80,6 +82,8 @@ CREATE_ORDER = (
     "aws:sagemaker/endpoint:Endpoint",
     "aws:sagemaker/pipeline:Pipeline",
     "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/logGroup:LogGroup",
+    network.FLOW_LOG,
 )
 
 # Requests left out on purpose, with the reason (checked against moto 5.2).
@@ -119,7 +123,8 @@ def create(
     region = _region(plan)
     result = LocalStack(plan.stack, region)
     report = progress or (lambda done, total: None)
-    # Planned IDs -> the IDs the endpoint gave (the KMS key's), applied to every request.
+    # Planned IDs -> the IDs the endpoint gave (the KMS key's, the network's), applied to
+    # every request.
     renamed: dict[str, str] = {}
     checks = sorted(checked.checks, key=lambda c: _rank(c.resource.type))
     for done, check in enumerate(checks, start=1):
@@ -142,11 +147,14 @@ def create(
                 answer = client(sent.service)._make_api_call(sent.operation, params)
                 result.requests += 1
             except (ClientError, BotoCoreError, NotImplementedError) as exc:
+                if _already_revoked(sent, exc):
+                    continue
                 failure = Skipped(resource, sent.operation, _reason(sent, exc))
                 break
             if sent.operation == "CreateKey":
                 real = answer["KeyMetadata"]["KeyId"]
                 renamed |= {mock_key_id(resource.name): real, PENDING_KEY_ID: real}
+            renamed |= network.created_ids(resource.name, sent.operation, answer)
         if failure is None:
             result.created.append(resource)
         else:
@@ -216,6 +224,13 @@ def _asset(path: Path, project_dir: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"{path} (not under {project_dir} or {REPO_ROOT})")
+
+
+def _already_revoked(sent: Request, exc: BaseException) -> bool:
+    """The provider revokes the rules a security group has; AWS's default group has two,
+    moto's only the egress one. A rule that is not there is as good as revoked."""
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
+    return sent.operation.startswith("RevokeSecurityGroup") and code == "InvalidPermission.NotFound"
 
 
 def _reason(sent: Request, exc: BaseException) -> str:

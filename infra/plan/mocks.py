@@ -115,6 +115,17 @@ class AwsMocks(Mocks):
                 f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
                 f"{arn_type}/{physical_id.lower()}"
             )
+        elif args.typ in _EC2_ID_PREFIXES:
+            # EC2 IDs in EC2's own format (prefix, 17 hex digits), so requests that carry
+            # them (VpcConfig, aws:SourceVpce) meet the same patterns as in AWS.
+            prefix, arn_type = _EC2_ID_PREFIXES[args.typ]
+            physical_id = mock_ec2_id(prefix, args.name)
+            outputs["arn"] = (
+                f"arn:{self.partition}:ec2:{self.region}:{self.account_id}:{arn_type}/{physical_id}"
+            )
+            if args.inputs.get("vpcEndpointType") == "Gateway":
+                # The AWS-managed prefix list of the service's addresses (S3's, here).
+                outputs["prefixListId"] = mock_ec2_id("pl", args.inputs.get("serviceName", ""))
         elif args.typ == "aws:scheduler/schedule:Schedule":
             physical_id = args.inputs.get("name", args.name)
             group = args.inputs.get("groupName", "default")
@@ -154,10 +165,52 @@ class AwsMocks(Mocks):
             return {"partition": self.partition, "id": self.partition}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return mock_availability_zones(self.region)
         raise UnmockedCallError(
             f"the offline plan has no answer for data source {args.token}; "
             "add it to infra/plan/mocks.py"
         )
+
+
+# Pulumi type -> EC2's ID prefix and ARN resource type for it.
+_EC2_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": ("vpc", "vpc"),
+    "aws:ec2/subnet:Subnet": ("subnet", "subnet"),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg", "security-group"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("sg", "security-group"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce", "vpc-endpoint"),
+    "aws:ec2/routeTable:RouteTable": ("rtb", "route-table"),
+    "aws:ec2/flowLog:FlowLog": ("fl", "vpc-flow-log"),
+}
+
+
+def mock_ec2_id(prefix: str, name: str) -> str:
+    """The ID the plan gives the EC2 resource named ``name``: stable across runs."""
+    return f"{prefix}-{uuid.uuid5(uuid.NAMESPACE_URL, f'ec2/{name}').hex[:17]}"
+
+
+# Zones the plan pretends every region has: as many as a network may ask for (six).
+MOCK_ZONES = 6
+_DIRECTIONS = {
+    "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+}  # fmt: skip
+
+
+def mock_availability_zones(region: str) -> dict[str, Any]:
+    """getAvailabilityZones' answer: zone names <region>a, b, ... and zone IDs in AWS's
+    form (eu-west-1 -> euw1-az1), the same on every run."""
+    area, *rest = region.split("-")
+    short = area + "".join(_DIRECTIONS.get(part, part) for part in rest)
+    names = [f"{region}{chr(ord('a') + i)}" for i in range(MOCK_ZONES)]
+    return {
+        "id": region,
+        "names": names,
+        "zoneIds": [f"{short}-az{i + 1}" for i in range(MOCK_ZONES)],
+        "groupNames": [region],
+        "state": "available",
+    }
 
 
 def mock_key_id(name: str) -> str:

@@ -11,7 +11,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.plan.aws_requests import automation, identity, observability, sagemaker, storage
+from infra.plan.aws_requests import (
+    automation,
+    identity,
+    network,
+    observability,
+    sagemaker,
+    storage,
+)
 from infra.plan.aws_requests.inputs import Context, Inputs, Request
 from infra.plan.aws_requests.pipeline_steps import StepCheck, check_definition
 from infra.plan.aws_requests.shapes import Outcome, validate
@@ -25,6 +32,7 @@ MAPPINGS: dict[str, Mapping] = {
     **sagemaker.MAPPINGS,
     **observability.MAPPINGS,
     **automation.MAPPINGS,
+    **network.MAPPINGS,
 }
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 # Custom resources that make no AWS request: the provider itself, and stack references

@@ -39,6 +39,9 @@ class PolicyKind(enum.Enum):
     IDENTITY = "identity policy"  # attached to a role: Resource, no Principal
     TRUST = "trust policy"  # a role's assume-role policy: Principal, no Resource
     RESOURCE = "resource policy"  # on a bucket, key, topic...: Principal and Resource
+    # On a VPC endpoint: Principal and Resource, but it filters requests to many resources
+    # rather than naming its own, so "*" is for actions with no resource type, as in IAM.
+    ENDPOINT = "VPC endpoint policy"
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,8 @@ class _StatementChecker:
         if not everything:
             return
         if "*" in resources:
-            if self.kind is PolicyKind.IDENTITY and self.statement.get("Effect") == "Allow":
+            least_privilege = self.kind in (PolicyKind.IDENTITY, PolicyKind.ENDPOINT)
+            if least_privilege and self.statement.get("Effect") == "Allow":
                 scoped = [a.qualified for a in everything if a.resource_types]
                 if scoped:
                     self.fail(
