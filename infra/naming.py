@@ -88,6 +88,19 @@ SILENT_ALARMS = (DRIFT_SILENT_ALARM, QUALITY_SILENT_ALARM)
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints"
 
 
+# Roles of the jobs that run in the stack's VPC and touch its buckets only from there.
+# Not the serving and batch execution roles: AWS does not document that endpoint and batch
+# data capture is written through the model's VPC, so requiring the S3 endpoint could stop it.
+IN_VPC_JOB_ROLES = (
+    "processing-job",
+    "training-job",
+    "model-card-job",
+    "drift-job",
+    "attribution-job",
+    "quality-job",
+)
+
+
 def endpoint_name(prefix: str) -> str:
     return f"{prefix}-endpoint"
 

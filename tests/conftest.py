@@ -20,7 +20,10 @@ for _name in USER_AWS_VARIABLES:
     os.environ.pop(_name, None)
 os.environ |= offline_environment()
 
-from infra.plan.mocks import RecordedResource  # noqa: E402  (after the scrub, as the SDK reads it)
+from infra.plan.mocks import (  # noqa: E402  (after the scrub, as the SDK reads it)
+    RecordedResource,
+    mock_ec2_id,
+)
 from infra.plan.project import load_stack_config  # noqa: E402
 from infra.plan.runner import Plan, plan_config  # noqa: E402
 
@@ -32,6 +35,36 @@ KMS_KEY = "aws:kms/key:Key"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PROVIDER = "pulumi:providers:aws"
+
+
+def planned_vpc_config(plan: Plan) -> dict[str, list[str]] | None:
+    """The VpcConfig the plan's jobs and models should carry: its network's subnets and the
+    jobs' security group, by the IDs the plan gives them; None for a stack with no VPC."""
+    subnets = plan.of_type("aws:ec2/subnet:Subnet")
+    if not subnets:
+        return None
+    (jobs,) = [
+        g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("jobs")
+    ]
+    return {
+        "Subnets": [mock_ec2_id("subnet", s.name) for s in subnets],
+        "SecurityGroupIds": [mock_ec2_id("sg", jobs.name)],
+    }
+
+
+def planned_vpc_conditions(plan: Plan) -> dict[str, dict[str, Any]]:
+    """What a pipeline role's Create*Job statement adds in a VPC stack: the job's subnets and
+    groups within the stack's, and present at all (ForAllValues passes an absent key)."""
+    vpc = planned_vpc_config(plan)
+    if vpc is None:
+        return {}
+    return {
+        "ForAllValues:StringEquals": {
+            "sagemaker:VpcSubnets": vpc["Subnets"],
+            "sagemaker:VpcSecurityGroupIds": vpc["SecurityGroupIds"],
+        },
+        "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
+    }
 
 
 class PlannedStack:

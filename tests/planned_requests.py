@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.plan.mocks import RecordedResource
+from infra.plan.mocks import RecordedResource, mock_ec2_id
 from infra.plan.runner import Plan
 from infra.policies.analysis.evaluation import Policy, Request, ResourcePolicy
 
@@ -48,6 +48,7 @@ BUCKET_SSE = (
 )
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Simulated:
     request: Request
     identity: tuple[Policy, ...] = ()
     resource: ResourcePolicy | None = None
+    # The VPC endpoint the request goes through, whose policy must allow it too.
+    endpoint: ResourcePolicy | None = None
 
     def __str__(self) -> str:
         return f"{self.why}: {self.request}"
@@ -110,6 +113,16 @@ class Account:
             p.inputs["arn"]: _doc(p.inputs["policy"])
             for p in self.plan.of_type("aws:sns/topicPolicy:TopicPolicy")
         }
+        # Service (s3, sagemaker.api, monitoring, ...) -> (endpoint ID, policy), and the
+        # roles whose jobs run in the VPC (a pass over the pipelines records them).
+        self.endpoints: dict[str, tuple[str, dict[str, Any]]] = {
+            _endpoint_service(e.inputs["serviceName"]): (
+                mock_ec2_id("vpce", e.name),
+                _doc(e.inputs.get("policy") or "{}"),
+            )
+            for e in self.plan.of_type(VPC_ENDPOINT)
+        }
+        self.vpc_roles: set[str] = set()
         # Model package group -> the archive its RegisterModel step registers, and the
         # reports it attaches (ModelMetrics section -> URI), read off the training
         # pipeline's definition (a pass over its steps records them).
@@ -173,11 +186,28 @@ class Account:
         )
         return Simulated(why, Request(service, "sts:AssumeRole", role_arn, context), (), trust)
 
+    def via_vpc(self, principal: str, service: str) -> tuple[dict[str, str], ResourcePolicy | None]:
+        """What a call from a job in the VPC carries (aws:SourceVpce for S3, which goes
+        through the gateway endpoint) and the endpoint policy it must pass; nothing for a
+        caller outside the VPC or a service with no endpoint in the plan."""
+        if principal not in self.vpc_roles or service not in self.endpoints:
+            return {}, None
+        endpoint_id, policy = self.endpoints[service]
+        context = {"aws:SourceVpce": endpoint_id} if service == "s3" else {}
+        return context, ResourcePolicy(
+            f"vpc endpoint {service}/policy", policy, account=self.account, must_grant=True
+        )
+
     def bucket_policy(self, bucket: str) -> ResourcePolicy:
         owner = self.owner(bucket)
         return ResourcePolicy(
             f"{bucket}/policy", owner.bucket_policies[bucket], account=owner.account
         )
+
+
+def _endpoint_service(service_name: str) -> str:
+    """com.amazonaws.<region>.sagemaker.api -> sagemaker.api."""
+    return service_name.split(".", 3)[3]
 
 
 def _doc(value: Any) -> dict[str, Any]:
@@ -210,21 +240,29 @@ def s3_read(
     """GetObject of ``uri`` (a prefix gets a sample object under it) and the Decrypt S3
     asks KMS for on the caller's behalf."""
     bucket, key = _s3(uri)
+    vpc, endpoint = where.via_vpc(principal, "s3")
     if not key or key.endswith("/") or "." not in key.rsplit("/", 1)[-1]:
         yield Simulated(
             f"{why} (list)",
             Request(
-                principal, "s3:ListBucket", _bucket_arn(where, bucket), {**TLS, "s3:prefix": key}
+                principal,
+                "s3:ListBucket",
+                _bucket_arn(where, bucket),
+                {**TLS, **vpc, "s3:prefix": key},
             ),
             identity,
             where.bucket_policy(bucket),
+            endpoint,
         )
         key = f"{key.rstrip('/')}/part-00000"
     yield Simulated(
         why,
-        Request(principal, "s3:GetObject", f"arn:{where.partition}:s3:::{bucket}/{key}", TLS),
+        Request(
+            principal, "s3:GetObject", f"arn:{where.partition}:s3:::{bucket}/{key}", {**TLS, **vpc}
+        ),
         identity,
         where.bucket_policy(bucket),
+        endpoint,
     )
     yield _kms(where, why, principal, "kms:Decrypt", bucket, identity)
 
@@ -241,6 +279,7 @@ def s3_write(
     """PutObject under ``uri``: with SSE-KMS headers when the writer names a key, none
     when it relies on the bucket's default encryption."""
     bucket, key = _s3(uri)
+    vpc, endpoint = where.via_vpc(principal, "s3")
     headers = (
         {
             "s3:x-amz-server-side-encryption": "aws:kms",
@@ -255,10 +294,11 @@ def s3_write(
             principal,
             "s3:PutObject",
             f"{_bucket_arn(where, bucket)}/{key.rstrip('/')}/part",
-            {**TLS, **headers},
+            {**TLS, **vpc, **headers},
         ),
         identity,
         where.bucket_policy(bucket),
+        endpoint,
     )
     yield _kms(where, why, principal, "kms:GenerateDataKey", bucket, identity, key=kms_key_id)
 
@@ -346,6 +386,10 @@ def _job_context(
         "sagemaker:InstanceTypes": (instance_type,),
         "sagemaker:MaxRuntimeInSeconds": str(stopping["MaxRuntimeInSeconds"]),
     }
+    vpc = flags.get("VpcConfig")
+    if vpc:
+        context["sagemaker:VpcSubnets"] = tuple(vpc["Subnets"])
+        context["sagemaker:VpcSecurityGroupIds"] = tuple(vpc["SecurityGroupIds"])
     for key, field_name in (
         ("sagemaker:NetworkIsolation", "EnableNetworkIsolation"),
         ("sagemaker:InterContainerTrafficEncryption", "EnableInterContainerTrafficEncryption"),
@@ -440,6 +484,8 @@ def _launch(where: Account, why: str, pipeline_role: str, launch: JobLaunch) -> 
         pipeline,
     )
     role_arn = launch.role_arn
+    if "sagemaker:VpcSubnets" in present:
+        where.vpc_roles.add(role_arn)
     yield where.assume(f"{why} (job assumes its role)", "sagemaker.amazonaws.com", role_arn)
     identity = where.identity(role_arn)
     registry, _, repository = launch.image.partition("/")
@@ -637,6 +683,7 @@ def _container_requests(
             Request(role, "sagemaker:DescribeModelPackage", baseline),
             identity,
             where.registry_policy(baseline),
+            where.via_vpc(role, "sagemaker.api")[1],
         )
         archive = where.archive_of(baseline)
         if archive and loads_model:
@@ -653,6 +700,7 @@ def _container_requests(
             f"{why}, metrics",
             Request(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace}),
             identity,
+            endpoint=where.via_vpc(role, "monitoring")[1],
         )
     card = _option(arguments, "--card", definition)
     if card:
@@ -665,6 +713,7 @@ def _container_requests(
                 f"{why}, model card",
                 Request(role, action, where.arn("sagemaker", f"model-card/{name}")),
                 identity,
+                endpoint=where.via_vpc(role, "sagemaker.api")[1],
             )
         key = _option(arguments, "--kms-key-id", definition)
         assert key, f"{why}: the model card is stored unencrypted"

@@ -25,6 +25,11 @@ def _denials(requests: list[Simulated]) -> list[str]:
         if not outcome.allowed:
             by = f" by {', '.join(outcome.denied_by)}" if outcome.denied_by else ""
             denied.append(f"{simulated}: {outcome.decision.value}{by}")
+        if simulated.endpoint is not None:
+            # A request through a VPC endpoint needs its endpoint policy's allow as well.
+            through = evaluate(simulated.request, (), simulated.endpoint)
+            if not through.allowed:
+                denied.append(f"{simulated}: {through.decision.value} by the VPC endpoint policy")
     return denied
 
 

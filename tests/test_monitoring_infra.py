@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
-from conftest import KMS_KEY, REPO, ROLE, ROLE_POLICY, PlannedStack
+from conftest import KMS_KEY, REPO, ROLE, ROLE_POLICY, PlannedStack, planned_vpc_conditions
 from pipeline_execution import resolved
 from pulumi.runtime import rpc
 
@@ -904,6 +904,7 @@ def test_drift_pipeline_role_starts_only_encrypted_pipeline_jobs_as_the_drift_ro
             "sagemaker:VolumeKmsKey": drifting.key_arn,
             "sagemaker:OutputKmsKey": drifting.key_arn,
         },
+        **planned_vpc_conditions(drifting.planned.plan),
     }
     for statement in statements:
         if any(a.startswith("sagemaker:") for a in _listed(statement["Action"])):

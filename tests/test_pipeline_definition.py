@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, PlannedStack
+from conftest import REPO, PlannedStack, planned_vpc_config
 
 from infra.config.settings import ExplainabilitySettings
 from infra.plan.project import load_stack_config
@@ -292,8 +292,11 @@ def test_the_card_is_published_after_registration_with_network_and_the_stack_key
         "--region": "eu-west-1",
     }
     assert arguments["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/churn-{stack.stack}-model-card-job"
-    # CreateModelCard is an API call: the one training job with network, still encrypted.
-    assert arguments["NetworkConfig"] == {
+    # CreateModelCard is an API call: the one training job with network, still encrypted
+    # (in a VPC stack, with network only to the VPC's endpoints).
+    network = dict(arguments["NetworkConfig"])
+    assert network.pop("VpcConfig", None) == planned_vpc_config(stack.plan)
+    assert network == {
         "EnableNetworkIsolation": False,
         "EnableInterContainerTrafficEncryption": True,
     }
@@ -447,7 +450,9 @@ def test_every_job_but_the_card_is_isolated_and_encrypted_with_the_stack_key(
     steps = steps_of(definition)
     for name in ("ValidateAndSplit", "Evaluate"):
         arguments = steps[name]["Arguments"]
-        assert arguments["NetworkConfig"] == {
+        network = dict(arguments["NetworkConfig"])
+        assert network.pop("VpcConfig", None) == planned_vpc_config(stack.plan)
+        assert network == {
             "EnableNetworkIsolation": True,
             "EnableInterContainerTrafficEncryption": True,
         }

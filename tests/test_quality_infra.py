@@ -17,13 +17,21 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
-from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
+from conftest import (
+    REPO,
+    ROLE,
+    ROLE_POLICY,
+    PlannedStack,
+    planned_vpc_conditions,
+    planned_vpc_config,
+)
 
 from inference.batch_contract import BadRows
 from infra.config.settings import (
     BiasSettings,
     ExplainabilitySettings,
     MonitoringSettings,
+    NetworkMode,
 )
 from infra.naming import silent_alarm_names
 from infra.plan.project import load_stack_config
@@ -205,16 +213,37 @@ def _batch_resources(batch: Any) -> Counter[str]:
     return declared
 
 
+def _network_resources(network: Any) -> Counter[str]:
+    """What a VPC adds (infra/components/network.py, infra/policies/vpc.py). In create mode:
+    the network (the component, the VPC, its emptied default group, a subnet and a route-table
+    association per zone, one route table, two groups with five rules, ten endpoints) and its
+    flow logs (the component, log group, flow log, a ServiceRole with its role and policy).
+    In any VPC: a "network" policy on each of the 8 roles jobs and models run as."""
+    declared: Counter[str] = Counter()
+    if network.mode is NetworkMode.CREATE:
+        zones = network.availability_zones
+        declared.update(
+            PrivateNetwork=1, Vpc=1, DefaultSecurityGroup=1, Subnet=zones, RouteTable=1,
+            RouteTableAssociation=zones, SecurityGroup=2, SecurityGroupIngressRule=2,
+            SecurityGroupEgressRule=3, VpcEndpoint=10, VpcFlowLogs=1, LogGroup=1, FlowLog=1,
+            ServiceRole=1, Role=1, RolePolicy=1,
+        )  # fmt: skip
+    if network.private:
+        declared.update(RolePolicy=8)
+    return declared
+
+
 @pytest.mark.parametrize("name", sorted(PLANNED))
 def test_each_stacks_plan_declares_the_new_monitors(
     name: str, plan_of: Any, raw_config: Any
 ) -> None:
     from infra.config.loader import settings_from_config
 
-    batch = settings_from_config(raw_config(name), project="mlops-kit", stack=name).batch
+    settings = settings_from_config(raw_config(name), project="mlops-kit", stack=name)
+    batch = settings.batch
     planned = plan_of(name).plan
     counts = Counter(r.type.rsplit(":", 1)[1] for r in planned.resources)
-    added = _batch_resources(batch)
+    added = _batch_resources(batch) + _network_resources(settings.network)
     assert {kind: counts[kind] for kind in PLANNED[name]} == {
         kind: count + added[kind] for kind, count in PLANNED[name].items()
     }
@@ -328,7 +357,10 @@ def test_the_quality_job_is_encrypted_with_network_as_its_own_role(capturing: St
     assert step["RoleArn"] == arn("iam", f"role/{capturing.prefix}-quality-job")
     assert step["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == capturing.key
     assert step["ProcessingOutputConfig"]["KmsKeyId"] == capturing.key
-    assert step["NetworkConfig"] == {
+    # With network, but in a VPC stack only to the VPC's endpoints.
+    network = dict(step["NetworkConfig"])
+    assert network.pop("VpcConfig", None) == planned_vpc_config(capturing.planned.plan)
+    assert network == {
         "EnableNetworkIsolation": False,
         "EnableInterContainerTrafficEncryption": True,
     }
@@ -530,6 +562,7 @@ def test_the_quality_pipeline_starts_only_encrypted_jobs_as_the_quality_role(
             "sagemaker:VolumeKmsKey": capturing.key,
             "sagemaker:OutputKmsKey": capturing.key,
         },
+        **planned_vpc_conditions(capturing.planned.plan),
     }
     (passes,) = [s for s in statements if "iam:PassRole" in _listed(s["Action"])]
     assert _listed(passes["Resource"]) == [arn("iam", f"role/{capturing.prefix}-quality-job")]

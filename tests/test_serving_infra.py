@@ -13,7 +13,13 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
-from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
+from conftest import (
+    REPO,
+    ROLE,
+    ROLE_POLICY,
+    PlannedStack,
+    planned_vpc_config,
+)
 
 from infra.components.model_endpoint import _deployment_config
 from infra.config.loader import settings_from_config
@@ -69,6 +75,16 @@ class Serving:
     def only(self, type_token: str) -> RecordedResource:
         (found,) = self.planned.all(type_token)
         return found
+
+    @property
+    def endpoint_log_group(self) -> RecordedResource:
+        """The endpoint's log group (a VPC stack also has its flow logs' group)."""
+        (group,) = [
+            g
+            for g in self.planned.all(LOG_GROUP)
+            if g.inputs["name"].startswith("/aws/sagemaker/Endpoints/")
+        ]
+        return group
 
     @property
     def endpoint(self) -> RecordedResource:
@@ -259,7 +275,7 @@ def test_traffic_moves_in_the_instances_the_config_names(
 
 
 def test_the_endpoint_logs_where_retention_and_the_stack_key_apply(serving: Serving) -> None:
-    group = serving.only(LOG_GROUP)
+    group = serving.endpoint_log_group
     # SageMaker's fixed name for an endpoint's logs; the stack creates it before SageMaker does.
     assert group.inputs["name"] == f"/aws/sagemaker/Endpoints/{serving.endpoint.inputs['name']}"
     assert group.inputs["retentionInDays"] == serving.monitoring.log_retention_days
@@ -488,7 +504,21 @@ def test_the_serving_role_reads_models_and_writes_capture_only(serving: Serving)
     assert kms
     assert all(_listed(s["Resource"]) == [outputs["kmsKeyArn"]] for s in kms)
     star = [s for s in statements if "*" in _listed(s["Resource"])]
-    assert [s["Action"] for s in star] == ["ecr:GetAuthorizationToken"]
+    # In a VPC, SageMaker also reads the network it places the model's interfaces in.
+    describe = (
+        [
+            [
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ]
+        ]
+        if planned_vpc_config(serving.planned.plan)
+        else []
+    )
+    assert [s["Action"] for s in star] == ["ecr:GetAuthorizationToken", *describe]
 
 
 # --- shadow variant ------------------------------------------------------------------------

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, ROLE, ROLE_POLICY, PlannedStack
+from conftest import (
+    REPO,
+    ROLE,
+    ROLE_POLICY,
+    PlannedStack,
+    planned_vpc_conditions,
+    planned_vpc_config,
+)
 
 from infra.plan.project import load_stack_config
 from infra.plan.runner import PlanError, plan_config
@@ -158,6 +165,7 @@ def test_the_pipeline_role_starts_only_isolated_encrypted_jobs_as_the_job_roles(
             "sagemaker:InterContainerTrafficEncryption": "true",
         },
         "ArnEquals": {"sagemaker:VolumeKmsKey": key, "sagemaker:OutputKmsKey": key},
+        **planned_vpc_conditions(stack.plan),
     }
     passing = _statement(policies["pass-roles"], "PassJobRoles")
     assert sorted(passing["Resource"]) == [
@@ -185,6 +193,7 @@ def test_only_the_model_card_job_may_start_with_network(stack: PlannedStack) -> 
     assert card["Condition"] == {
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"},
         "ArnEquals": {"sagemaker:VolumeKmsKey": stack.outputs["kmsKeyArn"]},
+        **planned_vpc_conditions(stack.plan),
     }
 
 
@@ -192,7 +201,9 @@ def test_the_model_card_role_touches_only_evaluation_reports_and_this_registrys_
     stack: PlannedStack,
 ) -> None:
     policies = _policies(stack, "model-card-job")
-    assert set(policies) == {"s3", "kms", "logs", "ecr", "model-cards"}
+    # In a VPC stack, also the network interfaces SageMaker places the job with.
+    network = {"network"} if planned_vpc_config(stack.plan) else set()
+    assert set(policies) == {"s3", "kms", "logs", "ecr", "model-cards", *network}
     artifacts = f"arn:aws:s3:::{stack.outputs['artifactsBucket']}"
     reads = set(_statement(policies["s3"], "ReadInputs")["Resource"])
     assert reads == {f"{artifacts}/code/*", f"{artifacts}/evaluation/*"}

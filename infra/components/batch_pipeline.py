@@ -45,6 +45,7 @@ from infra.policies.batch import (
 from infra.policies.execution_role import trust_policy
 from infra.policies.serving import shared_registry_policy
 from infra.stack_files import CodeFiles
+from pipelines.spec import VpcSpec
 from training.packaging import FRAMEWORK_VERSION
 
 SPLIT_VOLUME_GB = 30
@@ -104,6 +105,8 @@ class BatchPipeline(pulumi.ComponentResource):
             # the old one goes, and the pipeline switches to it in the same update.
             execution_role_arn=args.execution_role_arn,
             enable_network_isolation=True,
+            # A transform job runs in its model's VPC (CreateTransformJob has no VpcConfig).
+            vpc_config=where.network.model_vpc_config() if where.network else None,
             primary_container=served_container(
                 settings.serving.model,
                 ModelEndpointArgs(settings=settings, where=where, registry=args.registry),
@@ -118,6 +121,7 @@ class BatchPipeline(pulumi.ComponentResource):
             self.model.arn,
             where.artifacts_bucket,
             where.capture_bucket,
+            where.vpc_spec(),
         ).apply(
             lambda v: BatchScope(
                 partition=naming.partition,
@@ -131,6 +135,7 @@ class BatchPipeline(pulumi.ComponentResource):
                 artifacts_bucket_arn=f"arn:{naming.partition}:s3:::{v[4]}",
                 capture_bucket_arn=f"arn:{naming.partition}:s3:::{v[5]}",
                 pipeline_name=naming.batch_pipeline,
+                vpc=v[6],
             )
         )
         self.job_policy = aws.iam.RolePolicy(
@@ -160,6 +165,7 @@ class BatchPipeline(pulumi.ComponentResource):
             where.capture_bucket,
             args.execution_role_arn,
             self.model.name,
+            where.vpc_spec(),
         ).apply(lambda v: batch_definition(settings, naming, args.code, *v))
         self.pipeline = aws.sagemaker.Pipeline(
             name,
@@ -211,6 +217,7 @@ def batch_definition(
     capture_bucket: str,
     role_arn: str,
     model_name: str,
+    vpc: VpcSpec | None,
 ) -> str:
     """The pipeline's definition once Pulumi has resolved names and ARNs."""
     from pipelines import sdk
@@ -243,6 +250,7 @@ def batch_definition(
             # batch limit (mlops:batch maxRuntimeMinutes).
             max_runtime_seconds=batch.max_runtime_minutes * 60,
             capture_uri=naming.batch_capture_uri(capture_bucket) if batch.capture else None,
+            vpc=vpc,
             tags=tuple(sorted(settings.default_tags.items())),
         )
     )

@@ -222,8 +222,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
         registered = self._registered
 
-        def build(values: list[str]) -> MonitoringScope:
-            account, key, artifacts, capture = values
+        def build(values: list[Any]) -> MonitoringScope:
+            account, key, artifacts, capture, vpc = values
 
             def role_arn(suffix: str) -> str:
                 return f"arn:{naming.partition}:iam::{account}:role/{naming.role(suffix)}"
@@ -245,6 +245,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 retrain_rule_name=naming.retrain_rule,
                 drift_sharded=monitoring.drift_instance_count > 1,
                 quality_sharded=monitoring.quality_instance_count > 1,
+                vpc=vpc,
             )
 
         return pulumi.Output.all(
@@ -252,6 +253,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
             args.where.kms_key_arn,
             args.where.artifacts_bucket,
             args.where.capture_bucket,
+            args.where.vpc_spec(),
         ).apply(build)
 
     def _role(
@@ -269,7 +271,9 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 role_name=self._args.where.naming.role(suffix),
                 description=description,
                 trust_policy=trust,
-                policy_names=policy_names(policies, MonitoringScope),
+                policy_names=policy_names(
+                    policies, MonitoringScope, vpc=self._args.where.vpc_stand_in
+                ),
                 policies=scope.apply(policies),
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -320,7 +324,11 @@ class EndpointMonitoring(pulumi.ComponentResource):
     def _inputs(self) -> pulumi.Output[JobInputs]:
         where = self._args.where
         return pulumi.Output.all(
-            where.kms_key_arn, where.artifacts_bucket, where.capture_bucket, self._args.baseline
+            where.kms_key_arn,
+            where.artifacts_bucket,
+            where.capture_bucket,
+            self._args.baseline,
+            where.vpc_spec(),
         ).apply(lambda v: JobInputs(*v))
 
     def _drift(self, name: str, scope: pulumi.Output[MonitoringScope]) -> None:

@@ -18,16 +18,22 @@ from infra.components.alert_topic import AlertTopic, AlertTopicArgs
 from infra.components.batch_pipeline import BatchPipeline, BatchPipelineArgs
 from infra.components.endpoint_monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
-from infra.components.location import StackLocation
+from infra.components.location import NetworkPlacement, StackLocation
 from infra.components.model_endpoint import (
     ModelEndpoint,
     ModelEndpointArgs,
     RegistryLocation,
 )
-from infra.components.storage import Storage, StorageArgs
+from infra.components.network import (
+    PrivateNetwork,
+    PrivateNetworkArgs,
+    VpcFlowLogs,
+    VpcFlowLogsArgs,
+)
+from infra.components.storage import LOGGED_PURPOSES, EndpointOnly, Storage, StorageArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
-from infra.config.settings import ModelRef, Settings
-from infra.naming import QUALITY_ALARM, BucketPurpose, Naming
+from infra.config.settings import ModelRef, NetworkMode, Settings
+from infra.naming import IN_VPC_JOB_ROLES, QUALITY_ALARM, BucketPurpose, Naming
 from infra.policies.sharing import registry_resource_policy
 from infra.stack_files import CodeFiles, DatasetFiles
 
@@ -48,6 +54,8 @@ class MlopsEnvironment(pulumi.ComponentResource):
     serving: ModelEndpoint | None
     monitoring: EndpointMonitoring | None
     batch: BatchPipeline | None
+    network: PrivateNetwork | None
+    flow_logs: VpcFlowLogs | None
 
     def __init__(
         self, name: str, args: MlopsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
@@ -68,6 +76,9 @@ class MlopsEnvironment(pulumi.ComponentResource):
         )
 
         consumers = settings.sharing.role_arns(settings.partition)
+        registry = _shared_registry(self, settings)
+        # Declared before storage: the buckets may require the network's S3 endpoint.
+        network, placement = _network(self, settings, naming, account, registry)
         storage = Storage(
             "storage",
             StorageArgs(
@@ -75,9 +86,24 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 naming=naming,
                 account_id=account,
                 consumer_role_arns=consumers,
+                endpoint_only=_endpoint_only(settings, naming, account, placement),
             ),
             opts=child,
         )
+        self.flow_logs = None
+        if network is not None:
+            # After storage: the flow-log group is encrypted with the stack's key.
+            self.flow_logs = VpcFlowLogs(
+                "network-flow-logs",
+                VpcFlowLogsArgs(
+                    naming=naming,
+                    account_id=account,
+                    vpc_id=network.vpc.id,
+                    kms_key_arn=storage.key.arn,
+                    retention_days=settings.network.flow_log_retention_days,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         role = SageMakerExecutionRole(
             "sagemaker-execution",
             ExecutionRoleArgs(
@@ -87,6 +113,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 data_bucket_arn=storage.bucket(BucketPurpose.DATA).arn,
                 artifacts_bucket_arn=storage.bucket(BucketPurpose.ARTIFACTS).arn,
                 capture_bucket_arn=storage.bucket(BucketPurpose.CAPTURE).arn,
+                vpc=placement.vpc_spec() if placement else None,
             ),
             opts=child,
         )
@@ -97,6 +124,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
             data_bucket=storage.bucket(BucketPurpose.DATA).name,
             artifacts_bucket=storage.bucket(BucketPurpose.ARTIFACTS).name,
             capture_bucket=storage.bucket(BucketPurpose.CAPTURE).name,
+            network=placement,
         )
 
         training = TrainingPipeline(
@@ -112,7 +140,6 @@ class MlopsEnvironment(pulumi.ComponentResource):
         )
 
         serving = monitoring = None
-        registry = _shared_registry(self, settings)
         model = settings.serving.model
         if model is not None:
             serving = ModelEndpoint(
@@ -176,6 +203,7 @@ class MlopsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.network = network
         self.storage, self.execution_role, self.training = storage, role, training
         self.alerts, self.serving, self.monitoring = alerts, serving, monitoring
         self.batch = batch
@@ -245,4 +273,66 @@ def _shared_registry(environment: MlopsEnvironment, settings: Settings) -> Regis
         model_package_group_arn=reference.require_output("modelPackageGroupArn"),
         artifacts_bucket=reference.require_output("artifactsBucket"),
         kms_key_arn=reference.require_output("kmsKeyArn"),
+    )
+
+
+def _network(
+    environment: MlopsEnvironment,
+    settings: Settings,
+    naming: Naming,
+    account: pulumi.Output[str],
+    registry: RegistryLocation | None,
+) -> tuple[PrivateNetwork | None, NetworkPlacement | None]:
+    """The stack's own VPC (create), the platform's (existing), or none."""
+    config = settings.network
+    if config.mode is NetworkMode.NONE:
+        return None, None
+    if config.mode is NetworkMode.EXISTING:
+        return None, NetworkPlacement(
+            subnet_ids=list(config.subnet_ids),
+            security_group_ids=list(config.security_group_ids),
+            s3_endpoint_id=config.s3_endpoint_id,
+        )
+    from pipelines import sdk
+    from training.packaging import FRAMEWORK_VERSION
+
+    network = PrivateNetwork(
+        "network",
+        PrivateNetworkArgs(
+            settings=config,
+            naming=naming,
+            account_id=account,
+            bucket_names=[naming.bucket(purpose, account) for purpose in LOGGED_PURPOSES],
+            image_uris=[
+                sdk.image_uri(naming.region, FRAMEWORK_VERSION, scope)
+                for scope in ("training", "inference")
+            ],
+            extra_bucket_names=[registry.artifacts_bucket] if registry else [],
+            extra_kms_key_arns=[registry.kms_key_arn] if registry else [],
+            extra_sagemaker_arns=[registry.model_package_group_arn] if registry else [],
+        ),
+        opts=pulumi.ResourceOptions(parent=environment),
+    )
+    return network, network.placement
+
+
+def _endpoint_only(
+    settings: Settings,
+    naming: Naming,
+    account: pulumi.Output[str],
+    placement: NetworkPlacement | None,
+) -> EndpointOnly | None:
+    """The job roles the buckets refuse outside the S3 endpoint (network.requireS3Endpoint)."""
+    if not settings.network.require_s3_endpoint or placement is None:
+        return None
+    if placement.s3_endpoint_id is None:
+        raise ValueError("network.requireS3Endpoint needs the S3 endpoint's ID")
+    return EndpointOnly(
+        endpoint_id=placement.s3_endpoint_id,
+        role_arns=account.apply(
+            lambda a: [
+                f"arn:{naming.partition}:iam::{a}:role/{naming.role(suffix)}"
+                for suffix in IN_VPC_JOB_ROLES
+            ]
+        ),
     )

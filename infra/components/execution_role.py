@@ -14,6 +14,7 @@ import pulumi
 from infra.components.service_role import ServiceRole, ServiceRoleArgs
 from infra.naming import Naming
 from infra.policies.execution_role import ExecutionRoleScope, permission_policies, trust_policy
+from pipelines.spec import VpcSpec
 
 POLICY_NAMES = ("s3", "kms", "logs", "ecr", "metrics", "registry")
 
@@ -26,6 +27,12 @@ class ExecutionRoleArgs:
     data_bucket_arn: pulumi.Input[str]
     artifacts_bucket_arn: pulumi.Input[str]
     capture_bucket_arn: pulumi.Input[str]
+    # The stack's VpcConfig: its jobs and models place network interfaces there.
+    vpc: pulumi.Output[VpcSpec | None] | None = None
+
+    @property
+    def in_vpc(self) -> bool:
+        return self.vpc is not None
 
 
 class SageMakerExecutionRole(pulumi.ComponentResource):
@@ -44,6 +51,7 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
             args.data_bucket_arn,
             args.artifacts_bucket_arn,
             args.capture_bucket_arn,
+            args.vpc if args.vpc is not None else pulumi.Output.from_input(None),
         ).apply(
             lambda v: ExecutionRoleScope(
                 partition=naming.partition,
@@ -55,6 +63,7 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
                 artifacts_bucket_arn=v[3],
                 capture_bucket_arn=v[4],
                 metrics_namespace=naming.metrics_namespace,
+                vpc=v[5],
             )
         )
         self.role = ServiceRole(
@@ -63,7 +72,7 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
                 role_name=naming.role("sagemaker-execution"),
                 description=f"SageMaker jobs and endpoints of {naming.prefix}",
                 trust_policy=json.dumps(trust_policy()),
-                policy_names=POLICY_NAMES,
+                policy_names=(*POLICY_NAMES, *(("network",) if args.in_vpc else ())),
                 policies=scope.apply(permission_policies),
             ),
             opts=pulumi.ResourceOptions(parent=self),

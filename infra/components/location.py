@@ -32,6 +32,11 @@ class NetworkPlacement:
             subnets=self.subnet_ids, security_group_ids=self.security_group_ids
         )
 
+    def training_job_vpc_config(self) -> aws.sagemaker.TrainingJobVpcConfigArgs:
+        return aws.sagemaker.TrainingJobVpcConfigArgs(
+            subnets=self.subnet_ids, security_group_ids=self.security_group_ids
+        )
+
 
 @dataclass(frozen=True)
 class StackLocation:
@@ -43,6 +48,11 @@ class StackLocation:
     capture_bucket: pulumi.Input[str]
     # None: SageMaker's own network (mlops:network mode 'none').
     network: NetworkPlacement | None = None
+
+    @property
+    def vpc_stand_in(self) -> VpcSpec | None:
+        """A VpcSpec of the right presence before IDs resolve (for naming policies)."""
+        return VpcSpec(("subnet-0",), ("sg-0",)) if self.network is not None else None
 
     def vpc_spec(self) -> pulumi.Output[VpcSpec | None]:
         """The VpcConfig every job and model gets, resolved; None without a VPC."""

@@ -91,12 +91,14 @@ class ModelEndpoint(pulumi.ComponentResource):
         serving = settings.serving
         if serving.model is None:
             raise ValueError("ModelEndpoint needs serving.model")
+        in_vpc = _in_vpc(args)
 
         scope = pulumi.Output.all(
             args.where.account_id,
             args.where.kms_key_arn,
             args.where.artifacts_bucket,
             args.where.capture_bucket,
+            args.where.vpc_spec() if in_vpc else pulumi.Output.from_input(None),
         ).apply(
             lambda v: ServingScope(
                 partition=naming.partition,
@@ -106,6 +108,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 kms_key_arn=v[1],
                 artifacts_bucket_arn=f"arn:{naming.partition}:s3:::{v[2]}",
                 capture_bucket_arn=f"arn:{naming.partition}:s3:::{v[3]}",
+                vpc=v[4],
             )
         )
         self.role = ServiceRole(
@@ -114,7 +117,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                 role_name=naming.role("serving"),
                 description=f"Containers and data capture of the {naming.endpoint} endpoint",
                 trust_policy=json.dumps(trust_policy()),
-                policy_names=policy_names(serving_policies, ServingScope),
+                policy_names=policy_names(
+                    serving_policies,
+                    ServingScope,
+                    vpc=args.where.vpc_stand_in if in_vpc else None,
+                ),
                 policies=scope.apply(serving_policies),
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -195,13 +202,14 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _model(
         self, resource_name: str, ref: ModelRef, args: ModelEndpointArgs
     ) -> aws.sagemaker.Model:
-        serving = args.settings.serving
+        serving, network = args.settings.serving, args.where.network
         return aws.sagemaker.Model(
             resource_name,
             # No name: Pulumi auto-names it, so a changed model is created before the old
             # one (still used by the live configuration) is deleted.
             execution_role_arn=self.role.arn,
             enable_network_isolation=serving.network_isolation,
+            vpc_config=network.model_vpc_config() if network and _in_vpc(args) else None,
             primary_container=_container(ref, args),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=self.role.policies, delete_before_replace=False
@@ -374,3 +382,9 @@ def _deployment_config(
             ]
         ),
     )
+
+
+def _in_vpc(args: ModelEndpointArgs) -> bool:
+    """SageMaker Serverless Inference takes no VpcConfig: the settings make a VPC stack say
+    so (network.serverlessOutsideVpc) before a serverless model gets here."""
+    return args.where.network is not None and args.settings.serving.kind is EndpointKind.INSTANCE

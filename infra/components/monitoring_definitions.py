@@ -13,6 +13,7 @@ from infra.components.training_pipeline import bias_spec
 from infra.config.settings import BiasMetric, Settings
 from infra.naming import CapturePrefix, Naming
 from infra.stack_files import CodeFiles
+from pipelines.spec import VpcSpec
 from training.packaging import FRAMEWORK_VERSION
 
 JOB_VOLUME_GB = 30
@@ -40,6 +41,8 @@ class JobInputs:
     capture_bucket: str
     # The served model: its package ARN (or, for the drift job alone, its archive URI).
     baseline: str
+    # The jobs' VpcConfig; None: SageMaker's own network.
+    vpc: VpcSpec | None = None
 
     @property
     def report_prefix(self) -> str:
@@ -89,6 +92,7 @@ def drift_definition(
                 if attribution_role_arn
                 else None
             ),
+            vpc=inputs.vpc,
         )
     )
 
@@ -126,6 +130,7 @@ def quality_definition(
             min_labels=monitoring.quality_min_labels,
             min_drop=monitoring.quality_min_drop,
             bias=bias_spec(settings),
+            vpc=inputs.vpc,
         )
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, TypeVar
 
 import pulumi
@@ -28,16 +28,22 @@ Scope = TypeVar("Scope")
 
 
 def policy_names(
-    build: Callable[[Scope], dict[str, Document]], scope_type: type[Scope]
+    build: Callable[[Scope], dict[str, Document]], scope_type: type[Scope], **known: Any
 ) -> tuple[str, ...]:
     """The names ``build`` gives its policies, known before any Output resolves.
 
     Builders are pure functions of a frozen dataclass scope, so calling one on a scope of
     placeholders names every policy, and each can be declared (and previewed) up front.
+    Optional fields keep their defaults unless ``known`` gives them a stand-in: whether a
+    stack has a VPC is known before its subnet IDs are, and decides the "network" policy.
     """
     dataclass_type: Any = scope_type
-    placeholder = dataclass_type(*(["placeholder"] * len(fields(dataclass_type))))
-    return tuple(build(placeholder))
+    required = {
+        f.name: "placeholder"
+        for f in fields(dataclass_type)
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    return tuple(build(dataclass_type(**required, **known)))
 
 
 class ServiceRole(pulumi.ComponentResource):

@@ -13,12 +13,20 @@ from infra.components.secure_bucket import Lifecycle, SecureBucket, SecureBucket
 from infra.config.settings import StorageSettings
 from infra.naming import ENDPOINT_LOG_GROUPS, BucketPurpose, Naming
 from infra.policies import Statement
-from infra.policies.bucket import log_delivery_statement
+from infra.policies.bucket import endpoint_only_statement, log_delivery_statement
 from infra.policies.key import key_policy
 from infra.policies.sharing import artifacts_read_statement, key_decrypt_statement
 
 # Buckets whose server access logs go to the access-log bucket.
 LOGGED_PURPOSES = (BucketPurpose.DATA, BucketPurpose.ARTIFACTS, BucketPurpose.CAPTURE)
+
+
+@dataclass(frozen=True)
+class EndpointOnly:
+    """Roles the data buckets serve only through one S3 gateway endpoint (aws:SourceVpce)."""
+
+    endpoint_id: pulumi.Input[str]
+    role_arns: pulumi.Input[Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class StorageArgs:
     account_id: pulumi.Input[str]
     # Roles in other accounts that may read model archives (a shared tooling registry).
     consumer_role_arns: Sequence[str] = ()
+    # network.requireS3Endpoint: the in-VPC job roles reach the buckets only through it.
+    endpoint_only: EndpointOnly | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -137,6 +147,13 @@ class Storage(pulumi.ComponentResource):
                     naming.bucket_arn(names[purpose]).apply(
                         lambda arn: artifacts_read_statement(arn, args.consumer_role_arns)
                     )
+                )
+            if args.endpoint_only is not None:
+                only = args.endpoint_only
+                shared.append(
+                    pulumi.Output.all(
+                        naming.bucket_arn(names[purpose]), only.endpoint_id, only.role_arns
+                    ).apply(lambda v: endpoint_only_statement(v[0], v[1], v[2]))
                 )
             self.buckets[purpose] = bucket(
                 purpose, access_log_bucket=access_logs.bucket.id, extra_policy_statements=shared

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -39,6 +40,7 @@ from pipelines.spec import (
     Facet,
     TrainingPipelineSpec,
     TuningSpec,
+    VpcSpec,
     job_environment,
 )
 from training.features import Hyperparameters
@@ -68,6 +70,7 @@ class _Resolved:
     processing_role_arn: str
     training_role_arn: str
     model_card_role_arn: str
+    vpc: VpcSpec | None
 
 
 class TrainingPipeline(pulumi.ComponentResource):
@@ -111,8 +114,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             ),
         )
 
-        def scope_of(values: list[str]) -> TrainingScope:
-            account, key, data, artifacts = values
+        def scope_of(values: list[Any]) -> TrainingScope:
+            account, key, data, artifacts, vpc = values
             arn = f"arn:{naming.partition}:iam::{account}:role/"
             return TrainingScope(
                 partition=naming.partition,
@@ -128,6 +131,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 training_role_arn=arn + naming.role("training-job"),
                 model_card_role_arn=arn + naming.role("model-card-job"),
                 tuning=training.tuning.enabled,
+                vpc=vpc,
             )
 
         scope = pulumi.Output.all(
@@ -135,6 +139,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             args.where.kms_key_arn,
             args.where.data_bucket,
             args.where.artifacts_bucket,
+            args.where.vpc_spec(),
         ).apply(scope_of)
         sagemaker_trust = json.dumps(sagemaker_trust_policy())
 
@@ -150,7 +155,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                     description=f"{description} of the {naming.training_pipeline} pipeline",
                     trust_policy=sagemaker_trust,
                     # Names are static so every policy shows in a preview.
-                    policy_names=policy_names(policies, TrainingScope),
+                    policy_names=policy_names(policies, TrainingScope, vpc=args.where.vpc_stand_in),
                     policies=scope.apply(policies),
                 ),
                 opts=child,
@@ -174,6 +179,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             self.processing_role.arn,
             self.training_role.arn,
             self.model_card_role.arn,
+            args.where.vpc_spec(),
         ).apply(lambda v: _Resolved(*v))
         definition = resolved.apply(
             lambda r: _build_definition(_spec(settings, naming, args, r, image))
@@ -319,6 +325,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             environment={**job_environment(args.code.commit), **TRAINING_JOB_ENVIRONMENT},
             enable_network_isolation=True,
             enable_inter_container_traffic_encryption=True,
+            vpc_config=(
+                args.where.network.training_job_vpc_config() if args.where.network else None
+            ),
             timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(
                 create=f"{training.max_runtime_minutes + BASELINE_PROVISIONING_MINUTES}m"
             ),
@@ -382,6 +391,7 @@ def _spec(
         background_rows=settings.explainability.background_rows,
         hyperparameters=_model_hyperparameters(),
         tuning=tuning_spec(settings),
+        vpc=r.vpc,
     )
 
 
