@@ -8,6 +8,7 @@ from guardrails import (
     iam,
     instances,
     isolation,
+    network,
     pipeline_jobs,
     placeholders,
     public_access,
@@ -81,6 +82,28 @@ GUARDRAILS: tuple[Guardrail, ...] = (
                     "description": "Pipeline steps (by name) whose jobs may have network.",
                 },
                 sorted(pipeline_jobs.NETWORK_ACCESS_STEPS),
+            ),
+        },
+    ),
+    Guardrail(
+        "vpc-mode",
+        "In the listed environments (default staging, prod), SageMaker models, training jobs "
+        "and every job a pipeline starts run in a VPC (a VpcConfig with at least one subnet "
+        "and one security group; a model served only by serverless variants is exempt, as "
+        "serverless does not support it), and the stack declares no internet, NAT or "
+        "egress-only gateway, no route to 0.0.0.0/0 or ::/0 and no security-group rule open "
+        "to either.",
+        Level.MANDATORY,
+        resource_validators=(network.validate_resource,),
+        stack_validators=(network.validate_models,),
+        params={
+            "environments": _environments(
+                "Environments that must run in a VPC.", list(network.DEFAULT_ENVIRONMENTS)
+            ),
+            "environment": _ENVIRONMENT,
+            "exemptServerless": Param(
+                {"type": "boolean", "description": "Exempt models served only serverless."},
+                True,
             ),
         },
     ),

@@ -45,11 +45,9 @@ def _serverless_only(config: Resource) -> bool:
     return bool(variants) and all(v.get("serverlessConfig") for v in variants)
 
 
-def validate_models(resources: Sequence[Resource], params: Mapping[str, Any]) -> list[Finding]:
-    """Models need isolation, except one only serverless variants serve: SageMaker
-    Serverless Inference does not support network isolation."""
+def serverless_only_models(resources: Sequence[Resource]) -> set[str]:
+    """URNs of the models that endpoint configs serve, all of them only serverless."""
     models = [r for r in resources if r.type == MODEL]
-    exempt_serverless = params.get("exemptServerless", True) is not False
     served_by: dict[str, list[Resource]] = {m.urn: [] for m in models}
     for config in (r for r in resources if r.type == ENDPOINT_CONFIG):
         for variant in as_list(config.props.get("productionVariants")):
@@ -64,13 +62,20 @@ def validate_models(resources: Sequence[Resource], params: Mapping[str, Any]) ->
             )
             for model in linked(probe, "modelName", models, "name"):
                 served_by[model.urn].append(config)
+    return {
+        urn for urn, configs in served_by.items() if configs and all(map(_serverless_only, configs))
+    }
 
+
+def validate_models(resources: Sequence[Resource], params: Mapping[str, Any]) -> list[Finding]:
+    """Models need isolation, except one only serverless variants serve: SageMaker
+    Serverless Inference does not support network isolation."""
+    models = [r for r in resources if r.type == MODEL]
+    exempt_serverless = params.get("exemptServerless", True) is not False
+    exempt = serverless_only_models(resources) if exempt_serverless else set()
     findings: list[Finding] = []
     for model in models:
-        if _isolated(model.props):
-            continue
-        configs = served_by[model.urn]
-        if exempt_serverless and configs and all(_serverless_only(c) for c in configs):
+        if _isolated(model.props) or model.urn in exempt:
             continue
         findings.append(
             Finding(

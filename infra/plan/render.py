@@ -7,11 +7,16 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from infra.plan.mocks import RecordedResource
+from infra.plan.network_view import NetworkView, network_view
 from infra.plan.runner import Plan
+
+# The component the network summary hangs under (the stack's root when there is none).
+ENVIRONMENT = "mlopskit:index:MlopsEnvironment"
 
 # The inputs worth showing next to each resource in the tree, by type token.
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -57,6 +62,10 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
         "ignorePublicAcls",
         "restrictPublicBuckets",
     ),
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("availabilityZone", "cidrBlock"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpcEndpointType", "serviceName"),
+    "aws:ec2/flowLog:FlowLog": ("trafficType", "logDestinationType"),
 }
 
 
@@ -124,10 +133,19 @@ def to_rich(plan: Plan) -> RenderableType:
         # Top-level components hang off the stack itself, which the plan does not list.
         parent = resource.parent if resource.parent in declared else ""
         children.setdefault(parent, []).append(resource)
+    network = network_view(plan)
+    environments = [r for r in plan.resources if r.type == ENVIRONMENT]
+    if not network.empty and not environments:
+        _add_network(root, network)
 
     def add(node: Tree, parent_urn: str) -> None:
         for child in children.get(parent_urn, []):
-            add(node.add(_label(child)), child.urn)
+            branch = node.add(_label(child, network))
+            if child.type == ENVIRONMENT and not network.empty:
+                _add_network(branch, network)
+            for step, placement in network.steps.get(child.urn, ()):
+                branch.add(f"step [bold]{escape(step)}[/]  {_placed(str(placement))}")
+            add(branch, child.urn)
 
     add(root, "")
 
@@ -140,13 +158,42 @@ def to_rich(plan: Plan) -> RenderableType:
     return Group(root, "", counts)
 
 
-def _label(resource: RecordedResource) -> str:
+def _add_network(node: Tree, network: NetworkView) -> None:
+    """The network in a few lines: what a reviewer checks before reading each resource."""
+    branch = node.add("[bold blue]network[/]")
+    for vpc in network.vpcs:
+        flow_logs = ", ".join(vpc.flow_logs) or "none"
+        line = branch.add(
+            f"vpc [bold]{escape(vpc.name)}[/]  {escape(vpc.cidr)}  flow logs {escape(flow_logs)}"
+        )
+        for subnet in vpc.subnets:
+            line.add(f"subnet {escape(subnet.name)}  {escape(subnet.zone)}  {escape(subnet.cidr)}")
+        for endpoint in vpc.endpoints:
+            line.add(f"endpoint {endpoint.kind.lower()} {escape(endpoint.service)}")
+        for group in vpc.groups:
+            line.add(f"security group {escape(group.summary())}")
+    if network.outside_subnets or network.outside_groups:
+        line = branch.add("vpc not declared by this stack (network.mode existing)")
+        line.add(f"subnets {escape(', '.join(network.outside_subnets) or 'none')}")
+        line.add(f"security groups {escape(', '.join(network.outside_groups) or 'none')}")
+
+
+def _placed(text: str) -> str:
+    colour = "cyan" if text.startswith("in VPC") else "yellow"
+    return f"[{colour}]{escape(text)}[/]"
+
+
+def _label(resource: RecordedResource, network: NetworkView | None = None) -> str:
     kind = "[magenta]" if not resource.custom else "[green]"
     parts = [f"{kind}{resource.type}[/] [bold]{resource.name}[/]"]
     for path in KEY_SETTINGS.get(resource.type, ()):
         value = _lookup(resource.inputs, path)
         if value is not None:
-            parts.append(f"{path.split('.')[-1]}={value}")
+            # Escaped: Rich would take "[unknown]" for markup and drop it.
+            parts.append(f"{path.split('.')[-1]}={escape(str(value))}")
+    placement = network.placements.get(resource.urn) if network is not None else None
+    if placement is not None:
+        parts.append(_placed(str(placement)))
     if resource.protect:
         parts.append("[yellow]protected[/]")
     if resource.retain_on_delete:
