@@ -18,7 +18,7 @@ CONTAINER_VENV := .venv-container
 CONTAINER_STAMP := $(CONTAINER_VENV)/.installed
 CONTAINER_REQUIREMENTS := containers/sklearn/requirements.txt
 
-.PHONY: demo plan train serve bench bench-overload bench-drift bench-quality bench-attribution bench-false-alarms bench-tuning bench-batch bench-sharding bench-quality-shards wheelhouse container-env test lint typecheck unit lock clean
+.PHONY: demo plan train serve bench bench-overload bench-drift bench-quality bench-attribution bench-false-alarms bench-tuning bench-batch bench-sharding bench-quality-shards bench-network wheelhouse container-env test lint typecheck unit lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ serve: $(RUN_STAMP)
 ## bench: serving benchmark (handler vs predict floor, toolkit codec, server load); ~1 minute
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving --json build/bench/serving.json
+
+## bench-network: offline plan of staging and prod with and without their VPC (resources, plan time, idle endpoint cost); ~6 minutes
+bench-network: $(STAMP)
+	$(BIN)/python -m benchmarks.network_plan --json build/bench/network.json
 
 ## bench-overload: local server at concurrency 8 and 64, load shedding on and off; ~7 minutes
 bench-overload: $(STAMP)
