@@ -36,7 +36,7 @@ from guardrails.model import (
     lookup,
     subject,
 )
-from guardrails.pipeline_jobs import PIPELINE, job_requests
+from guardrails.pipeline_jobs import PIPELINE, job_requests, vpc_config_path
 
 DEFAULT_ENVIRONMENTS = ("staging", "prod")
 
@@ -94,7 +94,7 @@ def _listed(value: Any) -> bool:
 def _step_problems(definition: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(step name, VpcConfig path, problem) for each job step outside the VPC."""
     for step, kind, arguments in job_requests(definition):
-        path = "NetworkConfig.VpcConfig" if kind == "Processing" else "VpcConfig"
+        path = vpc_config_path(kind)
         problem = vpc_problem(lookup(arguments, path), "Subnets", "SecurityGroupIds")
         if problem is not None:
             yield str(step.get("Name")), path, problem

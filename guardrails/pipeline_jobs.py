@@ -87,6 +87,12 @@ def job_requests(definition: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, A
     yield from walk(definition.get("Steps"))
 
 
+def vpc_config_path(kind: str) -> str:
+    """Where a job request (job_requests' kind) keeps its VpcConfig: CreateProcessingJob
+    in NetworkConfig, CreateTrainingJob (and a tuning job's definitions) at the top."""
+    return "NetworkConfig.VpcConfig" if kind == "Processing" else "VpcConfig"
+
+
 def transform_requests(definition: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Any]]:
     """(step, CreateTransformJob request) for every transform step, in branches too."""
 

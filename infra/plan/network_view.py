@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guardrails.model import lookup
+from guardrails.pipeline_jobs import job_requests, vpc_config_path
 from infra.plan.mocks import RecordedResource, generated_name, mock_ec2_id
 from infra.plan.runner import Plan
 
@@ -163,30 +165,9 @@ def network_view(plan: Plan) -> NetworkView:
 
 def job_step_vpcs(definition: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """(step name, its job's VpcConfig or None) for processing, training and tuning steps,
-    those in condition branches too (CreateProcessingJob keeps it in NetworkConfig)."""
-
-    def walk(steps: Any) -> Iterator[tuple[str, Any]]:
-        for step in steps if isinstance(steps, list) else []:
-            if not isinstance(step, Mapping):
-                continue
-            arguments = step.get("Arguments")
-            arguments = arguments if isinstance(arguments, Mapping) else {}
-            name, kind = str(step.get("Name")), step.get("Type")
-            if kind == "Processing":
-                network = arguments.get("NetworkConfig")
-                yield name, network.get("VpcConfig") if isinstance(network, Mapping) else None
-            elif kind == "Training":
-                yield name, arguments.get("VpcConfig")
-            elif kind == "Tuning":
-                jobs = [arguments.get("TrainingJobDefinition")]
-                jobs += list(arguments.get("TrainingJobDefinitions") or [])
-                for job in (j for j in jobs if isinstance(j, Mapping)):
-                    yield name, job.get("VpcConfig")
-            elif kind == "Condition":
-                yield from walk(arguments.get("IfSteps"))
-                yield from walk(arguments.get("ElseSteps"))
-
-    yield from walk(definition.get("Steps"))
+    those in condition branches too: the guardrails' walk over the jobs steps start."""
+    for step, kind, request in job_requests(definition):
+        yield str(step.get("Name")), lookup(request, vpc_config_path(kind))
 
 
 class _Names:
