@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.components.service_role import ServiceRole, ServiceRoleArgs
+from infra.components.location import VPC_STAND_IN
+from infra.components.service_role import ServiceRole, ServiceRoleArgs, policy_names
 from infra.naming import Naming
 from infra.policies.execution_role import ExecutionRoleScope, permission_policies, trust_policy
 from pipelines.spec import VpcSpec
-
-POLICY_NAMES = ("s3", "kms", "logs", "ecr", "metrics", "registry")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,11 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
                 role_name=naming.role("sagemaker-execution"),
                 description=f"SageMaker jobs and endpoints of {naming.prefix}",
                 trust_policy=json.dumps(trust_policy()),
-                policy_names=(*POLICY_NAMES, *(("network",) if args.in_vpc else ())),
+                policy_names=policy_names(
+                    permission_policies,
+                    ExecutionRoleScope,
+                    vpc=VPC_STAND_IN if args.in_vpc else None,
+                ),
                 policies=scope.apply(permission_policies),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -11,6 +11,10 @@ import pulumi_aws as aws
 from infra.naming import Naming
 from pipelines.spec import VpcSpec
 
+# Stands in for a stack's VpcConfig before its IDs resolve: whether there is one decides
+# which policies a role has (service_role.policy_names), not what the IDs are.
+VPC_STAND_IN = VpcSpec(("subnet-0",), ("sg-0",))
+
 
 @dataclass(frozen=True)
 class NetworkPlacement:
@@ -52,7 +56,7 @@ class StackLocation:
     @property
     def vpc_stand_in(self) -> VpcSpec | None:
         """A VpcSpec of the right presence before IDs resolve (for naming policies)."""
-        return VpcSpec(("subnet-0",), ("sg-0",)) if self.network is not None else None
+        return VPC_STAND_IN if self.network is not None else None
 
     def vpc_spec(self) -> pulumi.Output[VpcSpec | None]:
         """The VpcConfig every job and model gets, resolved; None without a VPC."""
