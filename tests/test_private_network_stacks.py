@@ -16,9 +16,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import REPO, PlannedStack
+from conftest import REPO, PlannedStack, planned_vpc_config
 from planned_requests import Account, stack_requests
 
+from guardrails.pipeline_jobs import job_requests
 from infra.config.loader import ConfigError, settings_from_config
 from infra.plan.mocks import RecordedResource, mock_ec2_id
 from infra.plan.project import load_stack_config
@@ -29,8 +30,6 @@ MODEL = "aws:sagemaker/model:Model"
 TRAINING_JOB = "aws:sagemaker/trainingJob:TrainingJob"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-SUBNET = "aws:ec2/subnet:Subnet"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 ACCOUNT = "123456789012"
@@ -57,22 +56,13 @@ def _section(stack: str, section: str) -> dict[str, Any]:
 
 
 def _job_requests(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(step name, the part of its request that holds VpcConfig) for every job step."""
-
-    def walk(steps: list[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-        for step in steps:
-            yield step
-            for branch in ("IfSteps", "ElseSteps"):
-                yield from walk(step.get("Arguments", {}).get(branch, []))
-
-    for step in walk(definition["Steps"]):
-        arguments = step.get("Arguments", {})
-        if step["Type"] == "Processing":
-            yield step["Name"], arguments.get("NetworkConfig", {})
-        elif step["Type"] == "Training":
-            yield step["Name"], arguments
-        elif step["Type"] == "Tuning":
-            yield step["Name"], arguments["TrainingJobDefinition"]
+    """(step name, the part of its request that holds VpcConfig) for every job a step
+    starts, condition branches and a tuning step's definitions included."""
+    for step, kind, request in job_requests(definition):
+        yield (
+            str(step["Name"]),
+            request.get("NetworkConfig", {}) if kind == "Processing" else request,
+        )
 
 
 def _definitions(stack: PlannedStack) -> dict[str, dict[str, Any]]:
@@ -99,9 +89,9 @@ def _model_name(model: RecordedResource) -> str:
 
 def _placement(stack: PlannedStack) -> tuple[set[str], list[str]]:
     """The stack network's subnet IDs and the jobs' security group, as the plan names them."""
-    subnets = {mock_ec2_id("subnet", s.name) for s in stack.all(SUBNET)}
-    (jobs,) = [g for g in stack.all(SECURITY_GROUP) if g.name.endswith("jobs")]
-    return subnets, [mock_ec2_id("sg", jobs.name)]
+    vpc = planned_vpc_config(stack.plan)
+    assert vpc is not None, f"{stack.stack} declares no network"
+    return set(vpc["Subnets"]), vpc["SecurityGroupIds"]
 
 
 def _assert_everything_in(stack: PlannedStack, subnets: set[str], groups: list[str]) -> int:
